@@ -1,0 +1,68 @@
+"""What the four entry points share: ``CONFIG key=value ...`` parsing, generated ``--help``, friendly errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from configs.errors import UserError
+from configs.load import load_config
+from configs.schema import LossConfig, RunConfig
+
+
+def field_rows(model: type[BaseModel] = RunConfig, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+    """(dotted key, default, description) for every leaf field, walking nested sections."""
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if key == "loss":
+            for cls in get_args(get_args(LossConfig)[0]):
+                loss_name = get_args(cls.model_fields["name"].annotation)[0]
+                yield from field_rows(cls, f"loss[{loss_name}].")
+            continue
+        annotation = field.annotation
+        nested = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested and key not in ("evaluate.datasets",):
+            yield from field_rows(nested[0], key + ".")
+            continue
+        default = "" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        yield key, default, field.description or ""
+
+
+def help_text() -> str:
+    lines = ["config keys (override any with key=value):"]
+    lines += [f"  {key:<28} {desc}" + (f" [default: {default}]" if default else "") for key, default, desc in field_rows()]
+    return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    rows = ["| key | default | what it does |", "|---|---|---|"]
+    rows += [f"| `{key}` | `{default}` | {desc} |" if default else f"| `{key}` | | {desc} |" for key, default, desc in field_rows()]
+    return "\n".join(rows)
+
+
+def parse(argv: list[str] | None, prog: str, description: str, extra: Callable[[Any], None] | None = None):
+    """Parse ``CONFIG [key=value ...]``; returns (argparse namespace, RunConfig)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("config", help="A YAML from configs/ (or, for evaluate and push, a run folder).")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2 loss.name=cosent")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    return args, load_config(args.config, args.overrides)
+
+
+def run(main: Callable[[], int]) -> int:
+    """Run an entry point: a user's mistake prints one clear message and exits 2, never a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,116 @@
+"""YAML → validated ``RunConfig``, with ``key=value`` overrides and errors that say how to fix them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from configs.errors import UserError, did_you_mean
+from configs.schema import LOSS_NAMES, RunConfig
+
+RESOLVED_NAME = "config.resolved.yaml"
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
+    """Turn ``["train.epochs=2", "loss.name=mnrl"]`` into ``[(["train", "epochs"], 2), ...]`` (values are YAML)."""
+    parsed = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"Override '{item}' is not key=value. Example: train.epochs=2")
+        parsed.append((key.split("."), yaml.safe_load(value) if value != "" else None))
+    return parsed
+
+
+def apply_override(raw: dict, keys: list[str], value: Any) -> None:
+    """Set ``raw[k1][k2]... = value``, creating sections that the YAML left out."""
+    node = raw
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESOLVED_NAME
+    if not path.is_file():
+        raise UserError(f"Config file {path} does not exist. Pass a YAML from configs/ or a run folder.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must hold a mapping of sections (model, data, loss, ...), not {type(raw).__name__}.")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML (or a run folder's resolved config), apply overrides, validate."""
+    raw = read_yaml(path)
+    for keys, value in parse_overrides(list(overrides)):
+        apply_override(raw, keys, value)
+    return validate(raw, source=str(path))
+
+
+def validate(raw: dict, source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        lines = [_explain(e, raw) for e in err.errors()]
+        raise UserError(f"{source} is not a valid embtune config:\n  " + "\n  ".join(lines)) from None
+
+
+def _explain(error: dict, raw: dict) -> str:
+    loc = [str(part) for part in error["loc"]]
+    where = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        fields = _fields_at(RunConfig, loc[:-1], raw)
+        return f"{where}: unknown key.{did_you_mean(loc[-1], fields)}"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        given = (error.get("ctx") or {}).get("tag", "")
+        return f"{where}: unknown loss name '{given}'.{did_you_mean(str(given), LOSS_NAMES)}"
+    if error["type"] == "missing":
+        return f"{where}: required but missing."
+    return f"{where}: {error['msg']} (got {error.get('input')!r})."
+
+
+def _fields_at(model: type[BaseModel], loc: list[str], raw: dict) -> list[str]:
+    """Valid field names of the section at ``loc`` (numeric parts index into lists; loss is a union)."""
+    node: Any = model
+    for part in loc:
+        if part.isdigit() or node is None:
+            continue
+        annotation = node.model_fields[part].annotation if part in node.model_fields else None
+        node = _model_in(annotation, raw, part)
+    return list(node.model_fields) if node is not None else []
+
+
+def _model_in(annotation: Any, raw: dict, part: str) -> type[BaseModel] | None:
+    from typing import get_args
+
+    from configs.schema import LossConfig
+
+    if part == "loss":
+        name = (raw.get("loss") or {}).get("name")
+        for cls in get_args(get_args(LossConfig)[0]):
+            if cls.model_fields["name"].annotation.__args__[0] == name:
+                return cls
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg, raw, "")
+        if found is not None:
+            return found
+    return None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML, every default written out."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

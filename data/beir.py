@@ -1,0 +1,73 @@
+"""BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``) as query → document pairs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from datasets import Dataset
+
+from configs.errors import UserError
+from configs.schema import SourceConfig
+from data.sources import Table
+
+
+def doc_text(doc: dict) -> str:
+    """Title and text joined with a space, as MTEB and BEIR join them for retrieval."""
+    return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
+
+
+def read_jsonl_by_id(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        raise UserError(f"BEIR folder {path.parent} has no {path.name}. Expected corpus.jsonl, queries.jsonl, qrels/.")
+    items = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                items[str(item["_id"])] = item
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"{path}, line {number}: expected a JSON object with an '_id'.") from None
+    return items
+
+
+def read_qrels(path: Path) -> list[tuple[str, str, int]]:
+    """(query id, doc id, relevance) rows of a qrels TSV with a header line."""
+    if not path.is_file():
+        options = sorted(p.stem for p in path.parent.glob("*.tsv"))
+        raise UserError(f"{path} does not exist. Set split to one of the qrels files: {options}.")
+    rows = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        next(reader, None)  # header: query-id, corpus-id, score
+        for number, row in enumerate(reader, start=2):
+            try:
+                rows.append((row[0], row[1], int(row[2])))
+            except (IndexError, ValueError):
+                raise UserError(f"{path}, line {number}: expected query-id<TAB>corpus-id<TAB>integer score.") from None
+    return rows
+
+
+def read_beir(source: SourceConfig, role: str) -> Table:
+    """Every relevant (relevance > 0) qrel as an (anchor, positive) pair; the corpus comes along whole."""
+    folder = Path(source.path)
+    if source.split is None:
+        raise UserError(f"{role}.split must name a qrels file of {folder}/qrels (e.g. train or test).")
+    corpus = {doc_id: doc_text(doc) for doc_id, doc in read_jsonl_by_id(folder / "corpus.jsonl").items()}
+    queries = read_jsonl_by_id(folder / "queries.jsonl")
+    qrels_path = folder / "qrels" / f"{source.split}.tsv"
+    columns: dict[str, list[str]] = {"anchor": [], "positive": [], "anchor_id": [], "positive_id": [], "group": []}
+    for number, (query_id, doc_id, relevance) in enumerate(read_qrels(qrels_path), start=2):
+        if query_id not in queries or doc_id not in corpus:
+            missing = f"query id '{query_id}'" if query_id not in queries else f"document id '{doc_id}'"
+            raise UserError(f"{qrels_path}, line {number}: {missing} is not in the folder's queries/corpus.")
+        if relevance <= 0:
+            continue
+        for key, value in zip(columns, (queries[query_id]["text"], corpus[doc_id], query_id, doc_id, query_id)):
+            columns[key].append(value)
+    if source.limit:
+        columns = {key: values[: source.limit] for key, values in columns.items()}
+    return Table(rows=Dataset.from_dict(columns), kind="pairs", origin=str(qrels_path), corpus=corpus, line_offset=2)

@@ -1,0 +1,83 @@
+"""Row-level checks at the boundary: every bad cell is reported with file, row, line and column."""
+
+from __future__ import annotations
+
+import math
+
+from datasets import Dataset
+
+from configs.errors import UserError
+from configs.schema import SourceConfig
+from data.sources import Table
+
+TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative")
+
+
+def check_table(table: Table, source: SourceConfig | None) -> Table:
+    """Validate texts and labels; rescale ``score`` to 0..1. Returns a new table, raises ``UserError``."""
+    if len(table.rows) == 0:
+        raise UserError(f"{table.origin}: no rows to use. Check the file, its split and its filters.")
+    columns = table.rows.column_names
+    updates: dict[str, list] = {}
+    for column in columns:
+        values = table.rows[column]
+        if column in TEXT_COLUMNS:
+            _check_texts(table, source, column, values)
+        elif column == "score":
+            updates[column] = _scores(table, source, values)
+        elif column == "label":
+            updates[column] = _labels(table, source, values)
+    rows = table.rows
+    for column, values in updates.items():
+        rows = rows.remove_columns(column).add_column(column, values)
+    rows = rows.select_columns([c for c in columns])  # keep the canonical order after replacing columns
+    return Table(rows=rows, kind=table.kind, origin=table.origin, corpus=table.corpus, line_offset=table.line_offset)
+
+
+def where(table: Table, source: SourceConfig | None, index: int, column: str) -> str:
+    mapped = (source.columns.get(column) if source else None) or column
+    name = f"column '{mapped}'" + (f" (used as {column})" if mapped != column else "")
+    return f"{table.origin}, row {index + 1} (line {index + table.line_offset}), {name}"
+
+
+def _check_texts(table: Table, source: SourceConfig | None, column: str, values: list) -> None:
+    for index, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(
+                f"{where(table, source, index, column)}: expected non-empty text, got {value!r}. "
+                "Fill it in or remove the row."
+            )
+
+
+def _scores(table: Table, source: SourceConfig | None, values: list) -> list[float]:
+    low, high = source.score_range if source and source.score_range else (0.0, 1.0)
+    scaled = []
+    for index, value in enumerate(values):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isnan(number) or not low <= number <= high:
+            hint = "" if source and source.score_range else " If your scores use another range, set score_range."
+            raise UserError(
+                f"{where(table, source, index, 'score')}: expected a number in [{low:g}, {high:g}], got {value!r}."
+                + hint
+            )
+        scaled.append((number - low) / (high - low))
+    return scaled
+
+
+def _labels(table: Table, source: SourceConfig | None, values: list) -> list[int]:
+    labels = []
+    for index, value in enumerate(values):
+        text = str(value).strip()
+        if text not in ("0", "1", "0.0", "1.0", "True", "False", "true", "false"):
+            raise UserError(f"{where(table, source, index, 'label')}: expected 0 or 1, got {value!r}.")
+        labels.append(1 if text in ("1", "1.0", "True", "true") else 0)
+    return labels
+
+
+def check_dataset(rows: Dataset, origin: str) -> None:
+    """Reject a split left empty by a split fraction or a filter."""
+    if len(rows) == 0:
+        raise UserError(f"{origin}: the split is empty. Lower the fraction that made it or add data.")

@@ -1,0 +1,103 @@
+"""config → train/dev/test tables in canonical columns, written to (and read back from) ``RUN_DIR/data``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset
+
+from configs.errors import UserError
+from configs.runs import atomic_dir
+from configs.schema import RunConfig, SourceConfig
+from data.checks import check_dataset, check_table
+from data.sources import Table, read_source
+from data.splits import grouped_split, shared_texts
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Prepared:
+    train: Table
+    test: Table
+    dev: Table | None = None
+
+    def splits(self) -> dict[str, Table]:
+        return {name: table for name in SPLITS if (table := getattr(self, name)) is not None}
+
+
+def load_table(source: SourceConfig, role: str) -> Table:
+    return check_table(read_source(source, role), source)
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Read, check and split the data a config names. Deterministic for a given seed."""
+    data = config.data
+    train = load_table(data.train, "data.train")
+    test = load_table(data.test, "data.test") if data.test else None
+    dev = load_table(data.dev, "data.dev") if data.dev else None
+    if test is None:
+        kept, held = grouped_split(train.rows, data.test_fraction, config.seed)
+        train, test = _with_rows(train, kept), _with_rows(train, held, suffix=" (held-out test split)")
+    if dev is None and data.dev_fraction > 0:
+        kept, held = grouped_split(train.rows, data.dev_fraction, config.seed + 1)
+        train, dev = _with_rows(train, kept), _with_rows(train, held, suffix=" (dev split)")
+    prepared = Prepared(train=train, test=test, dev=dev)
+    for name, table in prepared.splits().items():
+        check_dataset(table.rows, f"{table.origin} [{name}]")
+    return prepared
+
+
+def _with_rows(table: Table, rows: Dataset, suffix: str = "") -> Table:
+    return Table(rows=rows, kind=table.kind, origin=table.origin + suffix, corpus=table.corpus, line_offset=0)
+
+
+def leakage(prepared: Prepared) -> int:
+    """How many texts sit in both train and test (0 for made splits; a source's own split may share some)."""
+    return len(shared_texts(prepared.train.rows, prepared.test.rows))
+
+
+def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str]) -> dict[str, str]:
+    """Write splits (+ corpus, + extra files such as stats) atomically; return each split's sha256."""
+    fingerprints: dict[str, str] = {}
+    with atomic_dir(run_dir / "data") as tmp:
+        for name, table in prepared.splits().items():
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.rows)
+            (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
+            fingerprints[name] = hashlib.sha256(text.encode()).hexdigest()
+        corpus = prepared.test.corpus
+        if corpus:
+            text = "".join(json.dumps({"_id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in corpus.items())
+            (tmp / "corpus.jsonl").write_text(text, encoding="utf-8")
+            fingerprints["corpus"] = hashlib.sha256(text.encode()).hexdigest()
+        meta = {"kinds": {n: t.kind for n, t in prepared.splits().items()}, "sha256": fingerprints}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        for name, text in extra_files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return fingerprints
+
+
+def load_prepared(run_dir: Path) -> Prepared:
+    """Read back exactly the splits the run trained and will be evaluated on."""
+    folder = run_dir / "data"
+    if not (folder / "meta.json").is_file():
+        raise UserError(f"{folder} holds no prepared data. Run 'python -m data CONFIG' or 'python -m train CONFIG'.")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    corpus = {}
+    if (folder / "corpus.jsonl").is_file():
+        for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            corpus[item["_id"]] = item["text"]
+    tables = {}
+    for name, kind in meta["kinds"].items():
+        rows = _read_rows(folder / f"{name}.jsonl")
+        tables[name] = Table(rows=rows, kind=kind, origin=f"{folder / name}.jsonl", corpus=corpus, line_offset=1)
+    return Prepared(**tables)
+
+
+def _read_rows(path: Path) -> Dataset:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return Dataset.from_list(rows)

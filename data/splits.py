@@ -1,0 +1,60 @@
+"""Grouped, seeded splits: rows that share a group key or any text land on the same side."""
+
+from __future__ import annotations
+
+import random
+
+from datasets import Dataset
+
+from data.checks import TEXT_COLUMNS
+
+
+def components(rows: Dataset) -> list[int]:
+    """Component id per row: rows are joined when they share their ``group`` value or any text (union-find)."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[tuple[str, str], int] = {}
+    keyed = [c for c in rows.column_names if c in TEXT_COLUMNS] + ["group"]
+    for column in keyed:
+        space = "group" if column == "group" else "text"  # a text joins rows whichever column it sits in
+        for index, value in enumerate(rows[column]):
+            key = (space, str(value).strip())
+            if key in first_seen:
+                parent[find(index)] = find(first_seen[key])
+            else:
+                first_seen[key] = index
+    return [find(i) for i in range(len(rows))]
+
+
+def grouped_split(rows: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out about ``fraction`` of the rows, whole components at a time. Returns (kept, held_out)."""
+    ids = components(rows)
+    unique = sorted(set(ids))
+    random.Random(seed).shuffle(unique)
+    target, held, count = fraction * len(rows), set(), 0
+    sizes: dict[int, int] = {}
+    for component in ids:
+        sizes[component] = sizes.get(component, 0) + 1
+    for component in unique:
+        if count >= target:
+            break
+        held.add(component)
+        count += sizes[component]
+    held_rows = [i for i, c in enumerate(ids) if c in held]
+    kept_rows = [i for i, c in enumerate(ids) if c not in held]
+    return rows.select(kept_rows), rows.select(held_rows)
+
+
+def shared_texts(a: Dataset, b: Dataset) -> set[str]:
+    """Texts present in both datasets (any text column): the leakage a grouped split prevents."""
+
+    def texts(rows: Dataset) -> set[str]:
+        return {str(v).strip() for c in rows.column_names if c in TEXT_COLUMNS for v in rows[c]}
+
+    return texts(a) & texts(b)

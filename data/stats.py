@@ -1,0 +1,60 @@
+"""What the prepared data looks like before anyone trains on it: sizes, balance, duplicates, truncation."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+
+from datasets import Dataset
+
+from data.checks import TEXT_COLUMNS
+
+
+def split_stats(rows: Dataset, tokenizer=None, max_seq_length: int | None = None) -> dict:
+    """Rows, label balance, duplicate pairs and token lengths of one split. Pure: returns a dict."""
+    stats: dict = {"rows": len(rows), "groups": len(set(rows["group"])) if "group" in rows.column_names else None}
+    if "score" in rows.column_names:
+        scores = rows["score"]
+        stats["score"] = {"mean": statistics.fmean(scores), "min": min(scores), "max": max(scores),
+                          "share_at_least_0.5": sum(s >= 0.5 for s in scores) / len(scores)}
+    if "label" in rows.column_names:
+        stats["label_counts"] = {str(k): v for k, v in sorted(Counter(rows["label"]).items())}
+    text_columns = [c for c in rows.column_names if c in TEXT_COLUMNS]
+    pairs = list(zip(*(rows[c] for c in text_columns)))
+    stats["duplicate_pairs"] = len(pairs) - len(set(pairs))
+    if tokenizer is not None and max_seq_length:
+        stats["tokens"] = {c: token_lengths(rows[c], tokenizer, max_seq_length) for c in text_columns}
+    return stats
+
+
+def token_lengths(texts: list[str], tokenizer, max_seq_length: int) -> dict:
+    """Token counts (with special tokens) and the share of texts the model will truncate."""
+    lengths = sorted(len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
+    return {
+        "mean": statistics.fmean(lengths),
+        "p95": lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))],
+        "max": lengths[-1],
+        "max_seq_length": max_seq_length,
+        "share_truncated": sum(n > max_seq_length for n in lengths) / len(lengths),
+    }
+
+
+def stats_markdown(stats: dict) -> str:
+    """A table per split, for people."""
+    lines = ["# Prepared data", ""]
+    for split, info in stats["splits"].items():
+        lines += [f"## {split}: {info['rows']} rows, {info.get('groups')} groups, "
+                  f"{info['duplicate_pairs']} duplicate pairs", ""]
+        if "score" in info:
+            s = info["score"]
+            lines.append(f"- score: mean {s['mean']:.3f}, range {s['min']:.3f}–{s['max']:.3f}, "
+                         f"{s['share_at_least_0.5']:.1%} at least 0.5")
+        if "label_counts" in info:
+            lines.append("- labels: " + ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()))
+        for column, t in info.get("tokens", {}).items():
+            lines.append(f"- {column}: {t['mean']:.1f} tokens on average, p95 {t['p95']}, max {t['max']}; "
+                         f"{t['share_truncated']:.1%} longer than max_seq_length {t['max_seq_length']}")
+        lines.append("")
+    if stats.get("shared_texts"):
+        lines.append(f"Texts shared between train and test (source splits): {stats['shared_texts']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,51 @@
+"""``python -m evaluate CONFIG_OR_RUN_DIR [key=value ...]``: the untuned baseline against the tuned model.
+
+Reads the run's resolved config and prepared splits, runs the same evaluators on both models, and writes
+``RUN_DIR/eval/report.json`` and ``report.md``; prints the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from configs.cli import parse, run
+from configs.errors import UserError
+from configs.runs import load_run
+from data.prepare import load_prepared
+from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
+from evaluate.report import report_markdown, write_report
+from train.model import load_model
+
+log = logging.getLogger("evaluate")
+
+
+def main(argv: list[str] | None = None) -> int:
+    # 1. The run's own resolved config and prepared splits: the held-out data the model never saw.
+    args, _ = parse(argv, "python -m evaluate", "Compare the tuned model with its untuned baseline.")
+    config = load_run(args.config, args.overrides)
+    run_dir = Path(config.run_dir)
+    final = run_dir / "final"
+    if not final.is_dir():
+        raise UserError(f"{final} does not exist: train first with 'python -m train {args.config}'.")
+    sets = eval_sets(config, load_prepared(run_dir))
+    # 2. The same evaluators on the baseline and on the tuned model.
+    baseline_model, resolved = load_model(config.model)
+    baseline, baseline_s = evaluate_model(baseline_model, sets, config.evaluate.batch_size)
+    tuned_model, _ = load_model(config.model, path=final)
+    tuned, tuned_s = evaluate_model(tuned_model, sets, config.evaluate.batch_size)
+    # 3. Pair up, decide, write, show.
+    datasets = pair_up(sets, baseline, tuned)
+    report = {
+        "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
+        "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
+        "seconds": {"baseline": baseline_s, "tuned": tuned_s},
+    }
+    write_report(report, run_dir / "eval")
+    print(report_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,75 @@
+"""Baseline vs tuned: run each configured evaluator on both models and pair up their metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from configs.errors import UserError
+from configs.schema import EvalDatasetConfig, RunConfig
+from data.prepare import Prepared, load_table
+from data.sources import Table
+from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, build_evaluator, pick_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    config: EvalDatasetConfig
+    table: Table
+
+
+def eval_sets(config: RunConfig, prepared: Prepared) -> list[EvalSet]:
+    """The configured datasets, or the test split with its kind's default task."""
+    wanted = config.evaluate.datasets or (
+        EvalDatasetConfig(name="test", task=DEFAULT_TASK[prepared.test.kind], split="test"),
+    )
+    sets = []
+    for item in wanted:
+        if item.source is not None:
+            table = load_table(item.source, f"evaluate.datasets[{item.name}].source")
+        else:
+            table = getattr(prepared, item.split)
+            if table is None:
+                raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
+        sets.append(EvalSet(item, table))
+    return sets
+
+
+def evaluate_model(model, sets: list[EvalSet], batch_size: int) -> tuple[dict[str, dict[str, float]], float]:
+    """{dataset: {metric: value}} for one model, and the seconds it took."""
+    start, results = time.perf_counter(), {}
+    for item in sets:
+        name = item.config.name
+        evaluator = build_evaluator(item.config.task, item.table, name, batch_size)
+        log.info("evaluating %s (%s, %d rows)", name, item.config.task, len(item.table.rows))
+        results[name] = pick_metrics(item.config.task, name, evaluator(model))
+    return results, time.perf_counter() - start
+
+
+def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict) -> dict:
+    """Per dataset and metric: baseline, tuned and delta = tuned - baseline."""
+    out = {}
+    for item in sets:
+        name, task = item.config.name, item.config.task
+        metrics = {
+            metric: {"baseline": baseline[name][metric], "tuned": tuned[name][metric],
+                     "delta": tuned[name][metric] - baseline[name][metric]}
+            for metric in EVALUATORS[task].metrics
+        }
+        out[name] = {"task": task, "rows": len(item.table.rows), "source": item.table.origin,
+                     "main_metric": EVALUATORS[task].main, "metrics": metrics}
+    return out
+
+
+def primary(config: RunConfig, datasets: dict) -> dict:
+    """The one number that says whether the fine-tune is better: 'dataset/metric' or the first main metric."""
+    if config.evaluate.primary:
+        name, _, metric = config.evaluate.primary.partition("/")
+    else:
+        name = next(iter(datasets))
+        metric = datasets[name]["main_metric"]
+    values = datasets[name]["metrics"][metric]
+    return {"dataset": name, "metric": metric, **values, "improved": values["delta"] > 0}

@@ -1,0 +1,1 @@
+"""Training stage: base model, loss registry, trainer wrapper, and ``python -m train.push``."""
