@@ -68,7 +68,8 @@ def validate(raw: dict, source: str = "config") -> RunConfig:
 
 def _explain(error: dict, raw: dict) -> str:
     loc = [str(part) for part in error["loc"]]
-    where = ".".join(loc)
+    shown = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "loss" and p in LOSS_NAMES)]
+    where = ".".join(shown)
     if error["type"] == "extra_forbidden":
         fields = _fields_at(RunConfig, loc[:-1], raw)
         return f"{where}: unknown key.{did_you_mean(loc[-1], fields)}"
@@ -83,9 +84,9 @@ def _explain(error: dict, raw: dict) -> str:
 def _fields_at(model: type[BaseModel], loc: list[str], raw: dict) -> list[str]:
     """Valid field names of the section at ``loc`` (numeric parts index into lists; loss is a union)."""
     node: Any = model
-    for part in loc:
-        if part.isdigit() or node is None:
-            continue
+    for index, part in enumerate(loc):
+        if part.isdigit() or node is None or (index > 0 and loc[index - 1] == "loss"):
+            continue  # list positions, and the loss union's tag (pydantic puts the loss name in the path)
         annotation = node.model_fields[part].annotation if part in node.model_fields else None
         node = _model_in(annotation, raw, part)
     return list(node.model_fields) if node is not None else []

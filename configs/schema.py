@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, values are checked on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Overrides are parsed as YAML, so `model.revision=12345` arrives as an int: accept it as the string it is.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
 # ----------------------------------------------------------------------------------------------------------- model
@@ -62,6 +63,13 @@ class SourceConfig(Strict):
         "Empty groups by the first text column.",
     )
     limit: int | None = Field(None, ge=1, description="Keep only the first N rows (for quick trials).")
+
+    @field_validator("score_range")
+    @classmethod
+    def _low_below_high(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"score_range must be [low, high] with low < high, e.g. [0, 5]; got {list(value)}")
+        return value
 
 
 class DataConfig(Strict):

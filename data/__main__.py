@@ -30,22 +30,21 @@ def describe(prepared: Prepared, config: RunConfig) -> dict:
             "corpus_size": len(prepared.test.corpus)}
 
 
-def prepare_and_save(config: RunConfig) -> tuple[Prepared, dict]:
-    """Steps shared with ``python -m train``: prepare, describe, write (main process only)."""
-    prepared = prepare(config)
+def save_run_data(config: RunConfig, prepared: Prepared) -> dict:
+    """Describe the splits and write them with the resolved config (main process only); returns the stats."""
     stats = describe(prepared, config)
     if is_main_process():
         write_resolved(config)
         extra = {"stats.json": json.dumps(stats, indent=2) + "\n", "stats.md": stats_markdown(stats)}
         save_prepared(prepared, Path(config.run_dir), extra)
-    return prepared, stats
+    return stats
 
 
 def main(argv: list[str] | None = None) -> int:
     # 1. Config and overrides.
     _, config = parse(argv, "python -m data", "Prepare the splits and a stats report.")
     # 2. Load, check, split, describe, write.
-    _, stats = prepare_and_save(config)
+    stats = save_run_data(config, prepare(config))
     # 3. Show the report.
     print(stats_markdown(stats))
     log.info("prepared data written to %s/data", config.run_dir)

@@ -34,8 +34,8 @@ def read_jsonl_by_id(path: Path) -> dict[str, dict]:
     return items
 
 
-def read_qrels(path: Path) -> list[tuple[str, str, int]]:
-    """(query id, doc id, relevance) rows of a qrels TSV with a header line."""
+def read_qrels(path: Path) -> list[tuple[int, str, str, int]]:
+    """(line number, query id, doc id, relevance) rows of a qrels TSV with a header line."""
     if not path.is_file():
         options = sorted(p.stem for p in path.parent.glob("*.tsv"))
         raise UserError(f"{path} does not exist. Set split to one of the qrels files: {options}.")
@@ -44,8 +44,10 @@ def read_qrels(path: Path) -> list[tuple[str, str, int]]:
         reader = csv.reader(handle, delimiter="\t")
         next(reader, None)  # header: query-id, corpus-id, score
         for number, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines (a trailing newline) carry no judgement
             try:
-                rows.append((row[0], row[1], int(row[2])))
+                rows.append((number, row[0], row[1], int(row[2])))
             except (IndexError, ValueError):
                 raise UserError(f"{path}, line {number}: expected query-id<TAB>corpus-id<TAB>integer score.") from None
     return rows
@@ -60,7 +62,8 @@ def read_beir(source: SourceConfig, role: str) -> Table:
     queries = read_jsonl_by_id(folder / "queries.jsonl")
     qrels_path = folder / "qrels" / f"{source.split}.tsv"
     columns: dict[str, list[str]] = {"anchor": [], "positive": [], "anchor_id": [], "positive_id": [], "group": []}
-    for number, (query_id, doc_id, relevance) in enumerate(read_qrels(qrels_path), start=2):
+    where: list[str] = []
+    for number, query_id, doc_id, relevance in read_qrels(qrels_path):
         if query_id not in queries or doc_id not in corpus:
             missing = f"query id '{query_id}'" if query_id not in queries else f"document id '{doc_id}'"
             raise UserError(f"{qrels_path}, line {number}: {missing} is not in the folder's queries/corpus.")
@@ -68,6 +71,8 @@ def read_beir(source: SourceConfig, role: str) -> Table:
             continue
         for key, value in zip(columns, (queries[query_id]["text"], corpus[doc_id], query_id, doc_id, query_id)):
             columns[key].append(value)
+        where.append(f"line {number} (query {query_id}, document {doc_id})")
     if source.limit:
         columns = {key: values[: source.limit] for key, values in columns.items()}
-    return Table(rows=Dataset.from_dict(columns), kind="pairs", origin=str(qrels_path), corpus=corpus, line_offset=2)
+        where = where[: source.limit]
+    return Table(rows=Dataset.from_dict(columns), kind="pairs", origin=str(qrels_path), corpus=corpus, locations=where)

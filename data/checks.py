@@ -31,13 +31,14 @@ def check_table(table: Table, source: SourceConfig | None) -> Table:
     for column, values in updates.items():
         rows = rows.remove_columns(column).add_column(column, values)
     rows = rows.select_columns([c for c in columns])  # keep the canonical order after replacing columns
-    return Table(rows=rows, kind=table.kind, origin=table.origin, corpus=table.corpus, line_offset=table.line_offset)
+    return Table(rows=rows, kind=table.kind, origin=table.origin, corpus=table.corpus, locations=table.locations)
 
 
 def where(table: Table, source: SourceConfig | None, index: int, column: str) -> str:
     mapped = (source.columns.get(column) if source else None) or column
     name = f"column '{mapped}'" + (f" (used as {column})" if mapped != column else "")
-    return f"{table.origin}, row {index + 1} (line {index + table.line_offset}), {name}"
+    location = table.locations[index] if table.locations else f"row {index + 1}"
+    return f"{table.origin}, {location}, {name}"
 
 
 def _check_texts(table: Table, source: SourceConfig | None, column: str, values: list) -> None:

@@ -52,7 +52,7 @@ def prepare(config: RunConfig) -> Prepared:
 
 
 def _with_rows(table: Table, rows: Dataset, suffix: str = "") -> Table:
-    return Table(rows=rows, kind=table.kind, origin=table.origin + suffix, corpus=table.corpus, line_offset=0)
+    return Table(rows=rows, kind=table.kind, origin=table.origin + suffix, corpus=table.corpus)
 
 
 def leakage(prepared: Prepared) -> int:
@@ -94,7 +94,7 @@ def load_prepared(run_dir: Path) -> Prepared:
     tables = {}
     for name, kind in meta["kinds"].items():
         rows = _read_rows(folder / f"{name}.jsonl")
-        tables[name] = Table(rows=rows, kind=kind, origin=f"{folder / name}.jsonl", corpus=corpus, line_offset=1)
+        tables[name] = Table(rows=rows, kind=kind, origin=f"{folder / name}.jsonl", corpus=corpus)
     return Prepared(**tables)
 
 

@@ -40,7 +40,7 @@ class Table:
     kind: str
     origin: str  # the file or Hub id, for error messages
     corpus: dict[str, str] = field(default_factory=dict)  # doc id -> text (BEIR: the full corpus)
-    line_offset: int = 1  # row i of `rows` is line i + line_offset of the file (CSV header: 2)
+    locations: list[str] | None = None  # where row i sits in its file ("row 3 (line 4)"), for error messages
 
 
 def read_source(source: SourceConfig, role: str) -> Table:
@@ -50,13 +50,13 @@ def read_source(source: SourceConfig, role: str) -> Table:
         from data.beir import read_beir
 
         return read_beir(source, role)
-    frame, offset = _read_frame(source, fmt, role)
+    frame = _read_frame(source, fmt, role)
     frame = _filter_split(frame, source, role)
     if source.limit:
         frame = frame.iloc[: source.limit]
     mapped = map_columns(frame, source, role)
     return Table(rows=Dataset.from_pandas(mapped, preserve_index=False), kind=kind_of(mapped.columns, role),
-                 origin=source.path, line_offset=offset)
+                 origin=source.path, locations=list(frame["__where__"]))
 
 
 def detect_format(source: SourceConfig, role: str) -> str:
@@ -78,28 +78,31 @@ def detect_format(source: SourceConfig, role: str) -> str:
                     "beir or hub.")
 
 
-def _read_frame(source: SourceConfig, fmt: str, role: str) -> tuple[pd.DataFrame, int]:
-    """The raw table and the file line of its first row (so errors can name lines)."""
+def _read_frame(source: SourceConfig, fmt: str, role: str) -> pd.DataFrame:
+    """The raw table, with a ``__where__`` column locating each row in its file (it survives filtering)."""
     if fmt == "hub":
         from data.hub import read_hub
 
-        return read_hub(source, role), 0
+        frame = read_hub(source, role)
+        return frame.assign(__where__=[f"split {source.split} row {i + 1}" for i in range(len(frame))])
     path = Path(source.path)
     if not path.is_file():
         raise UserError(f"{role}.path: file {path} does not exist. Check the path (relative to where you run).")
     try:
         if fmt in ("csv", "tsv"):
             sep = "\t" if fmt == "tsv" else ","
-            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False), 2
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+            return frame.assign(__where__=[f"row {i + 1} (line {i + 2})" for i in range(len(frame))])
         if fmt == "parquet":
-            return pd.read_parquet(path), 1
+            frame = pd.read_parquet(path)
+            return frame.assign(__where__=[f"row {i + 1}" for i in range(len(frame))])
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
         raise UserError(f"{path}: cannot be read as {fmt}: {err}") from None
-    return _read_jsonl(path), 1
+    return _read_jsonl(path)
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
+    records, where = [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -109,7 +112,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             except json.JSONDecodeError as err:
                 raise UserError(f"{path}, line {number}: not valid JSON ({err.msg}). Each line must be one object.") \
                     from None
-    return pd.DataFrame.from_records(records)
+            where.append(f"row {len(records)} (line {number})")
+    return pd.DataFrame.from_records(records).assign(__where__=where)
 
 
 def _filter_split(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.DataFrame:

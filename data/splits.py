@@ -6,6 +6,8 @@ import random
 
 from datasets import Dataset
 
+from configs.errors import UserError
+
 from data.checks import TEXT_COLUMNS
 
 
@@ -48,6 +50,11 @@ def grouped_split(rows: Dataset, fraction: float, seed: int) -> tuple[Dataset, D
         count += sizes[component]
     held_rows = [i for i, c in enumerate(ids) if c in held]
     kept_rows = [i for i, c in enumerate(ids) if c not in held]
+    if not kept_rows or not held_rows:
+        raise UserError(
+            f"Cannot hold out {fraction:.0%} of the rows: shared texts and groups join them into {len(unique)} "
+            "group(s) that cannot be divided. Give separate test data (data.test) or a group_column with more groups."
+        )
     return rows.select(kept_rows), rows.select(held_rows)
 
 

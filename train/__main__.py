@@ -14,7 +14,8 @@ from pathlib import Path
 
 from configs.cli import parse, run
 from configs.runs import atomic_dir, atomic_write_json, is_main_process, library_versions
-from data.__main__ import prepare_and_save
+from data.__main__ import save_run_data
+from data.prepare import prepare
 from train.losses import check_fit
 from train.model import load_model
 from train.trainer import build_trainer
@@ -23,12 +24,13 @@ log = logging.getLogger("train")
 
 
 def main(argv: list[str] | None = None) -> int:
-    # 1. Config; a loss that cannot read the data's columns fails here, before any model is loaded.
+    # 1. Config and overrides.
     _, config = parse(argv, "python -m train", "Fine-tune a base model on the configured data.")
     run_dir = Path(config.run_dir)
-    # 2. Data: the same splits `python -m data` writes (written again so the run folder is complete).
-    prepared, stats = prepare_and_save(config)
+    # 2. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write.
+    prepared = prepare(config)
     check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
+    stats = save_run_data(config, prepared)
     # 3. Base model, verified (bundled weights are hashed against the known release).
     model, resolved = load_model(config.model)
     # 4. Train; the library shows progress and logs dev metrics.

@@ -47,6 +47,7 @@ def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerT
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=t.dataloader_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
     )
 

@@ -1,0 +1,111 @@
+"""Training mechanics on the tiny model: every loss takes a step and changes the weights; misfits fail early."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from configs.errors import UserError
+from configs.load import validate
+from conftest import tiny_config, write_config
+from data.prepare import prepare
+from train.losses import LOSSES
+from train.model import load_model
+from train.trainer import build_trainer, trainer_dataset
+
+
+def _data(kind: str, paths: dict) -> dict:
+    if kind == "scored":
+        return {"train": {"path": str(paths["scored"]), "score_range": [0, 5], "group_column": "topic"}}
+    if kind == "labeled":
+        return {"train": {"path": str(paths["labeled"]), "group_column": "topic"}}
+    source = {"path": str(paths["pairs"]), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
+    if kind == "triplets":
+        source = {"path": str(paths["triplets"]), "group_column": "topic"}
+    return {"train": source}
+
+
+@pytest.fixture
+def paths(pairs_csv, scored_csv, labeled_csv, tmp_path):
+    import csv
+
+    from conftest import INCIDENT_ROWS, same_topic_neighbour
+
+    triplets = tmp_path / "triplets.csv"
+    with open(triplets, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["anchor", "positive", "negative", "topic"])
+        for i, (topic, jargon, plain) in enumerate(INCIDENT_ROWS):
+            writer.writerow([jargon, plain, INCIDENT_ROWS[same_topic_neighbour(i)][2], topic])
+    return {"pairs": pairs_csv, "scored": scored_csv, "labeled": labeled_csv, "triplets": triplets}
+
+
+KIND_OF_LOSS = {"cosine": "scored", "cosent": "scored", "mnrl": "pairs", "contrastive": "labeled",
+                "online_contrastive": "labeled", "triplet": "triplets"}
+
+
+def test_every_registered_loss_has_a_test_kind():
+    assert set(KIND_OF_LOSS) == set(LOSSES)
+
+
+@pytest.mark.parametrize("loss_name", sorted(KIND_OF_LOSS))
+def test_loss_takes_a_step_and_changes_parameters(loss_name, paths, tiny_model_dir, tmp_path):
+    raw = tiny_config(tmp_path, tiny_model_dir, _data(KIND_OF_LOSS[loss_name], paths), {"name": loss_name})
+    config = validate(raw)
+    prepared = prepare(config)
+    model, _ = load_model(config.model)
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = build_trainer(config, model, prepared.train, prepared.dev)
+    result = trainer.train()
+    assert math.isfinite(result.training_loss)
+    changed = [not torch.equal(b, a.detach()) for b, a in zip(before, model.parameters())]
+    assert any(changed), "no parameter changed after two optimiser steps"
+
+
+def test_columns_reach_the_trainer_in_the_loss_order_not_the_file_order(tmp_path, tiny_model_dir):
+    path = tmp_path / "reordered.csv"
+    path.write_text("score,sentence2,sentence1\n5,the disk is full,disk full on server\n0,my mail,printer jam\n"
+                    "4,the site is down,dns name error\n1,paper,vpn lost\n", encoding="utf-8")
+    raw = tiny_config(tmp_path, tiny_model_dir, {"train": {"path": str(path), "score_range": [0, 5]},
+                                                 "test_fraction": 0.25, "dev_fraction": 0}, {"name": "cosine"})
+    prepared = prepare(validate(raw))
+    assert trainer_dataset(prepared.train).column_names == ["sentence1", "sentence2", "score"]
+
+
+def test_mnrl_uses_the_no_duplicates_sampler():
+    assert LOSSES["mnrl"].batch_sampler.value == "no_duplicates"
+
+
+@pytest.mark.parametrize("loss_name,kind", [("mnrl", "scored"), ("cosine", "pairs"), ("triplet", "labeled")])
+def test_a_loss_that_does_not_fit_the_columns_fails_before_training(
+    loss_name, kind, paths, tiny_model_dir, tmp_path, capsys
+):
+    from configs.cli import run
+    from train.__main__ import main
+
+    config_path = write_config(tmp_path, tiny_config(tmp_path, tiny_model_dir, _data(kind, paths), {"name": loss_name}))
+    assert run(lambda: main([str(config_path)])) == 2
+    assert f"loss '{loss_name}' consumes columns" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists(), "a misfit must leave no run folder behind"
+
+
+def test_misfit_message_names_the_columns_and_the_losses_that_fit(paths, tiny_model_dir, tmp_path):
+    from train.losses import check_fit
+
+    with pytest.raises(UserError, match=r"loss 'mnrl' consumes columns \(anchor, positive\) or \(anchor, positive, "
+                                        r"negative\), but .* has \(sentence1, sentence2, score\)\. Losses that fit "
+                                        r"this data: cosent, cosine"):
+        check_fit("mnrl", "scored", "data.train (x.csv)")
+
+
+def test_fp16_on_cpu_is_a_clear_error(paths, tiny_model_dir, tmp_path):
+    from train.trainer import training_arguments
+
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("scored", paths), {"name": "cosine"})
+    raw["train"]["precision"] = "fp16"
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
+        training_arguments(validate(raw), has_dev=False)
