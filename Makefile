@@ -23,7 +23,6 @@ demo: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m train configs/quickstart.yaml
 	$(OFFLINE) $(PY) -m evaluate configs/quickstart.yaml
 	$(OFFLINE) $(PY) -m train.push configs/quickstart.yaml push.local_dir=published/quickstart
-	@cat runs/quickstart/eval/report.md
 
 test: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -60,7 +60,9 @@ def parse(argv: list[str] | None, prog: str, description: str, extra: Callable[[
 
 def run(main: Callable[[], int]) -> int:
     """Run an entry point: a user's mistake prints one clear message and exits 2, never a traceback."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for ours in ("configs", "data", "train", "evaluate"):  # our progress lines; libraries speak only to warn
+        logging.getLogger(ours).setLevel(logging.INFO)
     try:
         return main()
     except UserError as err:

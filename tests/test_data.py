@@ -332,3 +332,15 @@ def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(tmp_path, tin
         assert part in err
     left = sorted(p.name for p in run_dir.rglob("*")) if run_dir.exists() else []
     assert left == [], f"a failed run left files in {run_dir}"
+
+
+def test_hub_dataset_without_network_says_how_to_use_local_files(monkeypatch):
+    from configs.errors import UserError
+    from configs.schema import SourceConfig
+    from data.sources import read_source
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = SourceConfig(path="someone/not-cached-dataset", format="hub", split="train")
+    with pytest.raises(UserError, match=r"could not load Hub dataset 'someone/not-cached-dataset'.*local"):
+        read_source(source, "data.train")

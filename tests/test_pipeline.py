@@ -124,3 +124,19 @@ def test_evaluate_before_training_says_to_train_first(tmp_path, tiny_model_dir, 
         "anchor": "jargon", "positive": "plain"}}}, {"name": "mnrl"})
     assert run(lambda: evaluate_main([str(write_config(tmp_path, raw))])) == 2
     assert "Run 'python -m train" in capsys.readouterr().err
+
+
+def test_torchrun_with_two_processes_trains_two_real_ranks_on_cpu(tmp_path, tiny_model_dir, pairs_csv):
+    """On CPU, ranks only form when the trainer is told it runs on CPU: each rank then sees half the batches."""
+    source = {"path": str(pairs_csv), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
+    raw = tiny_config(tmp_path, tiny_model_dir, {"train": source, "test_fraction": 0.34, "dev_fraction": 0},
+                      {"name": "mnrl"})
+    config = write_config(tmp_path, raw)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "train", str(config)]
+    done = subprocess.run(torchrun, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    rows, steps = info["train"]["rows"], info["train"]["steps"]
+    per_step = 2 * raw["train"]["batch_size"]  # two ranks
+    assert info["train"]["epoch"] == pytest.approx(steps / -(-rows // per_step), rel=1e-6)

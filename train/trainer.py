@@ -36,6 +36,8 @@ def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerT
         learning_rate=t.learning_rate,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float below 1 is a share of the total steps
         weight_decay=t.weight_decay,
+        # Without a GPU, torchrun and accelerate only form real CPU ranks (gloo) when told the run is on CPU.
+        use_cpu=not torch.cuda.is_available(),
         bf16=t.precision == "bf16",
         fp16=t.precision == "fp16",
         batch_sampler=LOSSES[config.loss.name].batch_sampler,
@@ -48,7 +50,6 @@ def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerT
         data_seed=config.seed,
         dataloader_num_workers=t.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
-        ddp_find_unused_parameters=False,
     )
 
 
