@@ -1,6 +1,6 @@
 # The two commands of the README. Each builds .venv from nothing on first use.
 #   make demo   - data -> train -> evaluate -> push (local) on the bundled model and our incident data
-#   make test   - the test suite (set-up included)
+#   make test   - the test suite (set-up included); make test-slow adds the minutes-long quality checks
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ TORCH_SPEC ?= $(if $(filter true 1,$(CI)),torch==2.13.0,)
 # No download in the demo or the tests: the bundled model and local data are all they use.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo test test-slow lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.installed
+	$(OFFLINE) $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

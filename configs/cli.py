@@ -35,13 +35,15 @@ def field_rows(model: type[BaseModel] = RunConfig, prefix: str = "") -> Iterator
 
 def help_text() -> str:
     lines = ["config keys (override any with key=value):"]
-    lines += [f"  {key:<28} {desc}" + (f" [default: {default}]" if default else "") for key, default, desc in field_rows()]
+    for key, default, desc in field_rows():
+        lines.append(f"  {key:<28} {desc}" + (f" [default: {default}]" if default else ""))
     return "\n".join(lines)
 
 
 def markdown_table() -> str:
     rows = ["| key | default | what it does |", "|---|---|---|"]
-    rows += [f"| `{key}` | `{default}` | {desc} |" if default else f"| `{key}` | | {desc} |" for key, default, desc in field_rows()]
+    for key, default, desc in field_rows():
+        rows.append(f"| `{key}` | `{default}` | {desc} |" if default else f"| `{key}` | | {desc} |")
     return "\n".join(rows)
 
 

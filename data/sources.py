@@ -128,32 +128,31 @@ def _filter_split(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.Da
 
 
 def map_columns(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.DataFrame:
-    """Rename source columns to canonical ones (only those), keeping a group key and ids when present."""
+    """Rename source columns to canonical ones (only those), keeping ids when present and adding a ``group`` key."""
     for canonical in source.columns:
         if canonical not in CANONICAL + ID_COLUMNS:
-            raise UserError(f"{role}.columns: '{canonical}' is not a canonical column.{did_you_mean(canonical, CANONICAL)}")
-    mapping = dict(source.columns) or {c: c for c in CANONICAL + ID_COLUMNS if c in frame.columns}
-    for c in ID_COLUMNS:
-        if c in frame.columns and c not in mapping:
-            mapping[c] = c
+            hint = did_you_mean(canonical, CANONICAL)
+            raise UserError(f"{role}.columns: '{canonical}' is not a canonical column.{hint}")
+    mapping = dict(source.columns) or {c: c for c in CANONICAL if c in frame.columns}
+    mapping.update({c: c for c in ID_COLUMNS if c in frame.columns and c not in mapping})
     _require_columns(frame, list(mapping.values()), source, role, what="columns")
     out = pd.DataFrame({canonical: frame[column].to_numpy() for canonical, column in mapping.items()})
-    group = source.group_column
-    if group is not None:
-        _require_columns(frame, [group], source, role, what="group_column")
-    first_text = next((c for c in ("sentence1", "anchor") if c in out.columns), None)
-    out["group"] = frame[group].astype(str).to_numpy() if group else out[first_text].astype(str).to_numpy() \
-        if first_text else ""
+    if source.group_column is not None:
+        _require_columns(frame, [source.group_column], source, role, what="group_column")
+        out["group"] = frame[source.group_column].astype(str).to_numpy()
+    else:  # group by the first text column: rows about the same sentence or query stay together
+        first_text = next((c for c in ("sentence1", "anchor") if c in out.columns), None)
+        out["group"] = out[first_text].astype(str).to_numpy() if first_text else ""
     return out
 
 
 def _require_columns(frame: pd.DataFrame, needed: list[str], source: SourceConfig, role: str, what: str) -> None:
-    have = [str(c) for c in frame.columns]
+    have = [str(c) for c in frame.columns if c != "__where__"]
     for column in needed:
         if column not in have:
             raise UserError(
-                f"{source.path}: column '{column}' (from {role}.{what}) is not in the file.{did_you_mean(column, have)} "
-                f"The file has: {', '.join(have)}."
+                f"{source.path}: column '{column}' (from {role}.{what}) is not in the file."
+                f"{did_you_mean(column, have)} The file has: {', '.join(have)}."
             )
 
 

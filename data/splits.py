@@ -7,7 +7,6 @@ import random
 from datasets import Dataset
 
 from configs.errors import UserError
-
 from data.checks import TEXT_COLUMNS
 
 

@@ -6,10 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from configs.errors import UserError
+from configs.errors import UserError, did_you_mean
 from configs.schema import EvalDatasetConfig, RunConfig
 from data.prepare import Prepared, load_table
-from data.sources import Table
+from data.sources import KINDS, Table
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, build_evaluator, pick_metrics
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,24 @@ def eval_sets(config: RunConfig, prepared: Prepared) -> list[EvalSet]:
     return sets
 
 
+def check_tasks_fit(config: RunConfig, prepared: Prepared) -> None:
+    """Fail before training when an evaluation task cannot read the split it is given."""
+    for item in config.evaluate.datasets:
+        table = getattr(prepared, item.split) if item.source is None else None
+        if table is not None and table.kind not in EVALUATORS[item.task].kinds:
+            fitting = [t for t, spec in EVALUATORS.items() if table.kind in spec.kinds]
+            raise UserError(f"evaluate.datasets[{item.name}]: task '{item.task}' cannot read the {item.split} split "
+                            f"({', '.join(KINDS[table.kind])}). Tasks that can: {', '.join(fitting)}.")
+        if table is None and item.source is None:
+            raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
+
+
 def evaluate_model(model, sets: list[EvalSet], batch_size: int) -> tuple[dict[str, dict[str, float]], float]:
     """{dataset: {metric: value}} for one model, and the seconds it took."""
     start, results = time.perf_counter(), {}
     for item in sets:
         name = item.config.name
-        evaluator = build_evaluator(item.config.task, item.table, name, batch_size)
+        evaluator = build_evaluator(item.config.task, item.table, name, batch_size, progress=True)
         log.info("evaluating %s (%s, %d rows)", name, item.config.task, len(item.table.rows))
         results[name] = pick_metrics(item.config.task, name, evaluator(model))
     return results, time.perf_counter() - start
@@ -71,5 +83,9 @@ def primary(config: RunConfig, datasets: dict) -> dict:
     else:
         name = next(iter(datasets))
         metric = datasets[name]["main_metric"]
+    if name not in datasets or metric not in datasets[name]["metrics"]:
+        options = [f"{d}/{m}" for d, info in datasets.items() for m in info["metrics"]]
+        raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
+                        f"{did_you_mean(config.evaluate.primary or '', options)}")
     values = datasets[name]["metrics"][metric]
     return {"dataset": name, "metric": metric, **values, "improved": values["delta"] > 0}

@@ -15,7 +15,6 @@ from sentence_transformers.sentence_transformer.evaluation import (
     EmbeddingSimilarityEvaluator,
     InformationRetrievalEvaluator,
 )
-
 from sentence_transformers.util import cos_sim
 
 from configs.errors import UserError
@@ -98,13 +97,17 @@ EVALUATORS: dict[str, EvaluatorSpec] = {
 DEFAULT_TASK = {"scored": "sts", "labeled": "pair_classification", "pairs": "retrieval", "triplets": "retrieval"}
 
 
-def build_evaluator(task: str, table: Table, name: str, batch_size: int, full_corpus: bool = True):
+def build_evaluator(task: str, table: Table, name: str, batch_size: int, full_corpus: bool = True,
+                    progress: bool = False):
+    """The evaluator for ``task`` on ``table``; ``progress`` shows encoding progress bars (final evaluation)."""
     spec = EVALUATORS[task]
     if table.kind not in spec.kinds:
         have = ", ".join(KINDS[table.kind])
         raise UserError(f"evaluator '{task}' cannot read {table.origin} ({have}). Evaluators that can: "
                         f"{', '.join(t for t, s in EVALUATORS.items() if table.kind in s.kinds)}.")
-    return spec.build(table, name, batch_size, full_corpus)
+    evaluator = spec.build(table, name, batch_size, full_corpus)
+    evaluator.show_progress_bar = progress
+    return evaluator
 
 
 def pick_metrics(task: str, name: str, raw: dict[str, float]) -> dict[str, float]:

@@ -24,7 +24,8 @@ def report_markdown(report: dict) -> str:
     return "\n".join([
         f"# Evaluation of {report['run_dir']}",
         "",
-        f"Base model: `{report['base_model']}` (revision `{report['model_revision']}`). Tuned: `{report['tuned_model']}`.",
+        f"Base model: `{report['base_model']}` (revision `{report['model_revision']}`). "
+        f"Tuned: `{report['tuned_model']}`.",
         "",
         f"**The tuned model is {verdict} the baseline** on {p['dataset']} {p['metric']}: "
         f"{p['baseline']:.4f} → {p['tuned']:.4f} ({p['delta']:+.4f}).",

@@ -8,12 +8,12 @@ from typing import get_args
 
 import pytest
 import yaml
-from conftest import REPO
 
 from configs.cli import field_rows, help_text, markdown_table
 from configs.errors import UserError
 from configs.load import RESOLVED_NAME, load_config
 from configs.schema import LOSS_NAMES, LossConfig, RunConfig, Task
+from conftest import REPO
 
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 MINIMAL = {"data": {"train": {"path": "pairs.csv"}}, "loss": {"name": "mnrl"}}

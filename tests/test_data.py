@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import tiny_config, write_config
 from datasets import Dataset
 
 from configs.cli import run
 from configs.errors import UserError
 from configs.load import RESOLVED_NAME, validate
 from configs.schema import SourceConfig
+from conftest import tiny_config, write_config
 from data.__main__ import main
 from data.prepare import leakage, load_table, prepare
 from data.splits import grouped_split, shared_texts

@@ -21,7 +21,8 @@ def _data(kind: str, paths: dict) -> dict:
         return {"train": {"path": str(paths["scored"]), "score_range": [0, 5], "group_column": "topic"}}
     if kind == "labeled":
         return {"train": {"path": str(paths["labeled"]), "group_column": "topic"}}
-    source = {"path": str(paths["pairs"]), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
+    columns = {"anchor": "jargon", "positive": "plain"}
+    source = {"path": str(paths["pairs"]), "columns": columns, "group_column": "topic"}
     if kind == "triplets":
         source = {"path": str(paths["triplets"]), "group_column": "topic"}
     return {"train": source}
@@ -109,3 +110,15 @@ def test_fp16_on_cpu_is_a_clear_error(paths, tiny_model_dir, tmp_path):
         pytest.skip("a GPU is present")
     with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
         training_arguments(validate(raw), has_dev=False)
+
+
+def test_an_evaluation_task_that_cannot_read_its_split_fails_before_training(paths, tiny_model_dir, tmp_path, capsys):
+    from configs.cli import run
+    from train.__main__ import main
+
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("scored", paths), {"name": "cosine"})
+    raw["evaluate"]["datasets"] = [{"name": "x", "task": "retrieval", "split": "test"}]
+    assert run(lambda: main([str(write_config(tmp_path, raw))])) == 2
+    assert "task 'retrieval' cannot read the test split (sentence1, sentence2, score). Tasks that can: sts" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

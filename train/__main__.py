@@ -16,6 +16,7 @@ from configs.cli import parse, run
 from configs.runs import atomic_dir, atomic_write_json, is_main_process, library_versions
 from data.__main__ import save_run_data
 from data.prepare import prepare
+from evaluate.compare import check_tasks_fit
 from train.losses import check_fit
 from train.model import load_model
 from train.trainer import build_trainer
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write.
     prepared = prepare(config)
     check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
+    check_tasks_fit(config, prepared)
     stats = save_run_data(config, prepared)
     # 3. Base model, verified (bundled weights are hashed against the known release).
     model, resolved = load_model(config.model)
