@@ -24,8 +24,8 @@ trec_eval's conventions, each checked against pytrec_eval in ``tests/test_retrie
   evaluated and scores 0 on every metric (it drags the mean down); a qrels query with no judgments at all is
   dropped, like one absent from the qrels; a query in the run but not the qrels is ignored; a query in the run with
   no documents scores 0. A qrels query missing from the run is ignored by trec_eval (``missing_queries="ignore"``);
-  ``missing_queries="zero"`` scores it 0 instead, as MTEB does (it returns a possibly empty result list for every
-  query), so a run cannot look better by leaving queries out.
+  ``missing_queries="zero"`` scores it 0 instead, which is what BEIR/MTEB users get (their search returns a result
+  list, possibly empty, for every query), so a run cannot look better by leaving queries out.
 """
 
 from __future__ import annotations
@@ -82,12 +82,8 @@ def ndcg_at_k(ranked_levels: Sequence[int], judged_levels: Iterable[int], k: int
 
 
 def _dcg(gains: Sequence[int], k: int) -> float:
-    # Summed rank by rank in trec_eval's order so the floating-point result is the same.
-    total = 0.0
-    for i, gain in enumerate(gains[:k]):
-        if gain:
-            total += gain / math.log2(i + 2)
-    return total
+    # sum() adds left to right, rank by rank as trec_eval does, so the floating-point result is the same.
+    return sum((gain / math.log2(i + 2) for i, gain in enumerate(gains[:k]) if gain), 0.0)
 
 
 def average_precision_at_k(hits: Sequence[bool], num_relevant: int, k: int) -> float:
@@ -118,10 +114,7 @@ def recall_at_k(hits: Sequence[bool], num_relevant: int, k: int) -> float:
 
 def reciprocal_rank_at_k(hits: Sequence[bool], k: int) -> float:
     """trec_eval's ``recip_rank`` on the top k: 1 / rank of the first relevant document there, else 0."""
-    for i, hit in enumerate(hits[:k]):
-        if hit:
-            return 1.0 / (i + 1)
-    return 0.0
+    return next((1.0 / (i + 1) for i, hit in enumerate(hits[:k]) if hit), 0.0)
 
 
 def query_metrics(
@@ -182,16 +175,14 @@ def evaluate_run(
         raise ValueError("no query id is in both the run and the qrels: check that both use the same str ids")
     per_query = {}
     for q in query_ids:
-        doc_scores = _drop_identical_id(run.get(q, {}), q) if ignore_identical_ids else run.get(q, {})
+        doc_scores = run.get(q, {})
+        if ignore_identical_ids:  # BEIR/MTEB drop it from the run only
+            doc_scores = {doc: score for doc, score in doc_scores.items() if doc != q}
         _check_scores(q, doc_scores)
         per_query[q] = query_metrics(rank_documents(doc_scores), judged[q], k_values, relevance_level)
     names = [f"{metric}@{k}" for metric in METRICS for k in k_values]
     mean = {name: math.fsum(values[name] for values in per_query.values()) / len(per_query) for name in names}
     return {"mean": mean, "per_query": per_query}
-
-
-def _drop_identical_id(doc_scores: Mapping[str, float], query_id: str) -> dict[str, float]:
-    return {doc: score for doc, score in doc_scores.items() if doc != query_id}
 
 
 def _check_options(k_values: Sequence[int], missing_queries: str, relevance_level: int) -> None:
@@ -209,7 +200,9 @@ def _check_scores(query_id: str, doc_scores: Mapping[str, float]) -> None:
             raise ValueError(f"run[{query_id!r}][{doc!r}] is NaN: a NaN score has no rank; fix or drop it")
 
 
-def run_from_scores(query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, k: int) -> dict:
+def run_from_scores(
+    query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, k: int
+) -> dict[str, dict[str, float]]:
     """A run holding each query's top k documents, chosen in trec_eval's order (score desc, then doc id desc).
 
     Args:
@@ -220,24 +213,31 @@ def run_from_scores(query_ids: Sequence[str], doc_ids: Sequence[str], scores: np
 
     Returns:
         query id -> {doc id: score as a Python float}, each inner dict in rank order. Ties at the k-th score keep
-        the documents trec_eval would rank first, so metrics at cut-offs <= k equal those on the full matrix.
+        the documents trec_eval would rank first, so every metric at a cut-off <= k equals its full-matrix value.
 
     Raises:
         ValueError: on a shape that does not match the ids, duplicate ids, NaN scores or k < 1.
     """
     scores = np.asarray(scores)
     _check_score_matrix(query_ids, doc_ids, scores, k)
-    k = min(k, len(doc_ids))
     id_rank = np.empty(len(doc_ids), dtype=np.int64)  # (n_docs,), 0 = the largest doc id
     id_rank[sorted(range(len(doc_ids)), key=doc_ids.__getitem__, reverse=True)] = np.arange(len(doc_ids))
     run = {}
     for q_id, row in zip(query_ids, scores):
-        row = row.astype(np.float64)  # (n_docs,), exact for float16/32, so ties stay ties
-        kth = np.partition(row, len(row) - k)[len(row) - k]  # the k-th largest score
-        candidates = np.flatnonzero(row >= kth)  # every document that can make the top k, boundary ties included
-        order = np.lexsort((id_rank[candidates], -row[candidates]))[:k]  # score desc, then doc id desc
-        run[q_id] = {doc_ids[j]: float(row[j]) for j in candidates[order]}
+        row = row.astype(np.float64)  # (n_docs,), exact for float16/32 and ints, so ties stay ties
+        run[q_id] = {doc_ids[j]: float(row[j]) for j in _top_k(row, id_rank, k)}
     return run
+
+
+def _top_k(row: np.ndarray, id_rank: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of one row's top k in trec_eval's order, without sorting the whole row."""
+    k = min(k, len(row))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    kth = np.partition(row, len(row) - k)[len(row) - k]  # the k-th largest score
+    candidates = np.flatnonzero(row >= kth)  # every document that can make the top k, boundary ties included
+    order = np.lexsort((id_rank[candidates], -row[candidates]))  # primary key last: score desc, then doc id desc
+    return candidates[order[:k]]
 
 
 def _check_score_matrix(query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, k: int) -> None:
@@ -249,5 +249,5 @@ def _check_score_matrix(query_ids: Sequence[str], doc_ids: Sequence[str], scores
             raise ValueError(f"{name} holds duplicate ids; a run keys documents and queries by id, so make them unique")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
-    if scores.size and np.isnan(scores).any():
+    if np.issubdtype(scores.dtype, np.inexact) and np.isnan(scores).any():
         raise ValueError("scores holds NaN; a NaN score has no rank, so fix the embeddings or drop those rows")
