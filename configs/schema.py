@@ -153,6 +153,12 @@ class EvaluateConfig(Strict):
         (), description="What to evaluate baseline and tuned model on; empty: the test split with its data's task."
     )
     batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
+    cache_dir: str | None = Field(
+        "~/.cache/embtune/embeddings",
+        description="Cache of embeddings keyed by model weights and texts (re-evaluating against the same "
+        "baseline encodes only the tuned model); empty disables it.",
+    )
+    seed: int = Field(0, description="Seed of the bootstrap intervals and randomization tests.")
     primary: str | None = Field(
         None, description="'dataset/metric' whose delta decides 'better'; empty: the first dataset's main metric."
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from configs.cli import parse, run
 from configs.errors import UserError
-from configs.runs import load_run
+from configs.runs import load_run, sha256_file
 from data.prepare import load_prepared
 from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
 from evaluate.report import report_markdown, write_report
@@ -31,16 +31,20 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{final} does not exist: train first with 'python -m train {args.config}'.")
     sets = eval_sets(config, load_prepared(run_dir))
     # 2. The same evaluators on the baseline and on the tuned model.
+    #    Each model encodes each distinct text once; embeddings are cached by weights hash and texts.
+    cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
     baseline_model, resolved = load_model(config.model)
-    baseline, baseline_s = evaluate_model(baseline_model, sets, config.evaluate.batch_size)
+    fingerprint = f"{resolved.weights_sha256}-{baseline_model.max_seq_length}"
+    baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache)
     tuned_model, _ = load_model(config.model, path=final)
-    tuned, tuned_s = evaluate_model(tuned_model, sets, config.evaluate.batch_size)
-    # 3. Pair up, decide, write, show.
-    datasets = pair_up(sets, baseline, tuned)
+    fingerprint = f"{sha256_file(final / 'model.safetensors')}-{tuned_model.max_seq_length}"
+    tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache)
+    # 3. Pair up with confidence intervals and p-values, decide, write, show.
+    datasets = pair_up(sets, baseline, tuned, seed=config.evaluate.seed)
     report = {
         "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
         "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
-        "seconds": {"baseline": baseline_s, "tuned": tuned_s},
+        "encoding": {"baseline": baseline_enc, "tuned": tuned_enc},
     }
     write_report(report, run_dir / "eval")
     print(report_markdown(report))

@@ -1,16 +1,19 @@
-"""Baseline vs tuned: run each configured evaluator on both models and pair up their metrics."""
+"""Baseline vs tuned: encode each model's texts once, run every task on both, and test every delta."""
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from configs.errors import UserError, did_you_mean
 from configs.schema import EvalDatasetConfig, RunConfig
 from data.prepare import Prepared, load_table
 from data.sources import KINDS, Table
-from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, build_evaluator, pick_metrics
+from evaluate import tasks
+from evaluate.cache import cached_embed
+from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, check_task
+from evaluate.significance import DeltaStats, compare_means, compare_statistic
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,11 @@ def eval_sets(config: RunConfig, prepared: Prepared) -> list[EvalSet]:
     )
     sets = []
     for item in wanted:
-        if item.source is not None:
-            table = load_table(item.source, f"evaluate.datasets[{item.name}].source")
-        else:
-            table = getattr(prepared, item.split)
-            if table is None:
-                raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
+        table = load_table(item.source, f"evaluate.datasets[{item.name}].source") if item.source else \
+            getattr(prepared, item.split)
+        if table is None:
+            raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
+        check_task(item.task, table)
         sets.append(EvalSet(item, table))
     return sets
 
@@ -42,35 +44,47 @@ def check_tasks_fit(config: RunConfig, prepared: Prepared) -> None:
     """Fail before training when an evaluation task cannot read the split it is given."""
     for item in config.evaluate.datasets:
         table = getattr(prepared, item.split) if item.source is None else None
+        if item.source is None and table is None:
+            raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
         if table is not None and table.kind not in EVALUATORS[item.task].kinds:
             fitting = [t for t, spec in EVALUATORS.items() if table.kind in spec.kinds]
             raise UserError(f"evaluate.datasets[{item.name}]: task '{item.task}' cannot read the {item.split} split "
                             f"({', '.join(KINDS[table.kind])}). Tasks that can: {', '.join(fitting)}.")
-        if table is None and item.source is None:
-            raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
 
 
-def evaluate_model(model, sets: list[EvalSet], batch_size: int) -> tuple[dict[str, dict[str, float]], float]:
-    """{dataset: {metric: value}} for one model, and the seconds it took."""
-    start, results = time.perf_counter(), {}
-    for item in sets:
-        name = item.config.name
-        evaluator = build_evaluator(item.config.task, item.table, name, batch_size, progress=True)
-        log.info("evaluating %s (%s, %d rows)", name, item.config.task, len(item.table.rows))
-        results[name] = pick_metrics(item.config.task, name, evaluator(model))
-    return results, time.perf_counter() - start
+def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str = "",
+                   cache_dir: Path | None = None) -> tuple[dict[str, tasks.TaskResult], dict]:
+    """Every task's result for one model, encoding each distinct text once; and the encoding time."""
+    texts = [t for s in sets for t in EVALUATORS[s.config.task].texts(s.table, True)]
+    embeddings = cached_embed(model, texts, batch_size, fingerprint, cache_dir if fingerprint else None)
+    log.info("%d distinct texts %s in %.1f s", len(embeddings.index),
+             "loaded from the cache" if embeddings.cached else "encoded", embeddings.seconds)
+    results = {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True) for s in sets}
+    return results, {"seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached}
 
 
-def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict) -> dict:
-    """Per dataset and metric: baseline, tuned and delta = tuned - baseline."""
+def delta_stats(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
+    """Paired bootstrap CI and randomization p-value of one metric's delta, over queries or pairs."""
+    if task == "retrieval":
+        if base.query_ids != tuned.query_ids:
+            raise RuntimeError("baseline and tuned were scored on different queries")
+        return compare_means(base.per_query[metric], tuned.per_query[metric], seed=seed)
+    statistics = tasks.STS_ROW_STATISTICS if task == "sts" else tasks.PAIR_ROW_STATISTICS
+    return compare_statistic(statistics[metric], base.cosines, tuned.cosines, base.gold, seed=seed)
+
+
+def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> dict:
+    """Per dataset and metric: baseline, tuned, delta = tuned - baseline, its 95% CI, p-value and verdict."""
     out = {}
     for item in sets:
         name, task = item.config.name, item.config.task
-        metrics = {
-            metric: {"baseline": baseline[name][metric], "tuned": tuned[name][metric],
-                     "delta": tuned[name][metric] - baseline[name][metric]}
-            for metric in EVALUATORS[task].metrics
-        }
+        metrics = {}
+        for metric in EVALUATORS[task].metrics:
+            b, t = baseline[name].metrics[metric], tuned[name].metrics[metric]
+            stats = delta_stats(task, metric, baseline[name], tuned[name], seed)
+            metrics[metric] = {"baseline": b, "tuned": t, "delta": t - b, "ci_low": stats.ci_low,
+                               "ci_high": stats.ci_high, "p_value": stats.p_value, "significant": stats.significant,
+                               "n_units": stats.n_units}
         out[name] = {"task": task, "rows": len(item.table.rows), "source": item.table.origin,
                      "main_metric": EVALUATORS[task].main, "metrics": metrics}
     return out
@@ -88,4 +102,4 @@ def primary(config: RunConfig, datasets: dict) -> dict:
         raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
                         f"{did_you_mean(config.evaluate.primary or '', options)}")
     values = datasets[name]["metrics"][metric]
-    return {"dataset": name, "metric": metric, **values, "improved": values["delta"] > 0}
+    return {"dataset": name, "metric": metric, **values, "improved": bool(values["delta"] > 0)}

@@ -8,32 +8,52 @@ from configs.runs import atomic_write_json, atomic_write_text
 
 
 def markdown_table(datasets: dict) -> str:
-    """One row per dataset and metric: baseline, tuned, delta."""
-    lines = ["| dataset | task | metric | baseline | tuned | delta |", "|---|---|---|---:|---:|---:|"]
+    """One row per dataset and metric: baseline, tuned, delta with its 95% CI, p-value and verdict."""
+    lines = ["| dataset | task | metric | baseline | tuned | delta | 95% CI | p | significant |",
+             "|---|---|---|---:|---:|---:|---|---:|---|"]
     for name, info in datasets.items():
         for metric, v in info["metrics"].items():
             bold = "**" if metric == info["main_metric"] else ""
+            ci = f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" if "ci_low" in v else ""
+            p = f"{v['p_value']:.2g}" if "p_value" in v else ""
+            verdict = ("yes" if v["significant"] else "no") if "significant" in v else ""
             lines.append(f"| {name} | {info['task']} | {bold}{metric}{bold} | {v['baseline']:.4f} | "
-                         f"{v['tuned']:.4f} | {v['delta']:+.4f} |")
+                         f"{v['tuned']:.4f} | {v['delta']:+.4f} | {ci} | {p} | {verdict} |")
     return "\n".join(lines)
 
 
+def verdict(primary: dict) -> str:
+    """One sentence a reviewer can quote."""
+    change = f"{primary['baseline']:.4f} → {primary['tuned']:.4f} ({primary['delta']:+.4f})"
+    where = f"on {primary['dataset']} {primary['metric']}: {change}"
+    if primary.get("significant") and primary["improved"]:
+        return f"**The tuned model is better than the baseline** {where}, significant (p={primary['p_value']:.2g})."
+    if primary.get("significant"):
+        return f"**The tuned model is WORSE than the baseline** {where}, significant (p={primary['p_value']:.2g})."
+    if "significant" in primary:
+        return (f"**No significant difference from the baseline** {where}; p={primary['p_value']:.2g}, the 95% "
+                "interval includes 0.")
+    return f"**The tuned model is {'better' if primary['improved'] else 'NOT better'} than the baseline** {where}."
+
+
 def report_markdown(report: dict) -> str:
-    p = report["primary"]
-    verdict = "better than" if p["improved"] else "NOT better than"
+    enc = report["encoding"]
+    timing = ", ".join(f"{model} {info['seconds']:.1f} s for {info['texts']} texts"
+                       + (" (cached)" if info["cached"] else "") for model, info in enc.items())
     return "\n".join([
         f"# Evaluation of {report['run_dir']}",
         "",
         f"Base model: `{report['base_model']}` (revision `{report['model_revision']}`). "
         f"Tuned: `{report['tuned_model']}`.",
         "",
-        f"**The tuned model is {verdict} the baseline** on {p['dataset']} {p['metric']}: "
-        f"{p['baseline']:.4f} → {p['tuned']:.4f} ({p['delta']:+.4f}).",
+        verdict(report["primary"]),
         "",
         markdown_table(report["datasets"]),
         "",
-        f"Encoding and scoring time: baseline {report['seconds']['baseline']:.1f} s, "
-        f"tuned {report['seconds']['tuned']:.1f} s.",
+        "Intervals: paired bootstrap over queries (retrieval) or pairs (sts, pair classification); p: paired "
+        "randomization test. Significant: p < 0.05 and the interval excludes 0.",
+        "",
+        f"Encoding: {timing}.",
         "",
     ])
 

@@ -85,12 +85,16 @@ def _percentile_interval(deltas: np.ndarray, confidence: float) -> tuple[float, 
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95); got {confidence}.")
     tail = (1 - confidence) / 2 * 100
+    deltas = deltas[np.isfinite(deltas)]  # a resample of constant scores has no correlation: leave it out
+    if deltas.size == 0:
+        return float("nan"), float("nan")
     low, high = np.percentile(deltas, [tail, 100 - tail])
     return float(low), float(high)
 
 
 def _p_value(permuted: np.ndarray, observed: float) -> float:
     """Two-sided (1 + #{|perm| >= |observed|}) / (1 + n); the relative tolerance absorbs summation-order rounding."""
+    permuted = permuted[np.isfinite(permuted)]
     hits = np.count_nonzero(np.abs(permuted) >= abs(observed) * (1 - 1e-9))
     return float((1 + hits) / (1 + len(permuted)))
 
@@ -137,7 +141,8 @@ def pearson_rows(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """Pearson correlation along the last axis of ``predicted`` (..., n) and ``gold`` (broadcastable): (...)."""
     x = predicted - predicted.mean(axis=-1, keepdims=True)
     y = gold - gold.mean(axis=-1, keepdims=True)
-    return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant row has no correlation: NaN, as scipy
+        return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
 
 
 def spearman_rows(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -10,10 +11,12 @@ import torch
 from datasets import Dataset
 from scipy.stats import pearsonr, spearmanr
 
+from configs.schema import EvalDatasetConfig
 from data.sources import Table
-from evaluate.compare import EvalSet, pair_up, primary
-from evaluate.evaluators import build_evaluator, pick_metrics, retrieval_sets
+from evaluate.compare import EvalSet, evaluate_model, pair_up, primary
+from evaluate.evaluators import TaskEvaluator
 from evaluate.report import report_markdown
+from evaluate.tasks import best_threshold_accuracy, best_threshold_f1, retrieval_sets
 
 
 class _Card:
@@ -41,6 +44,17 @@ class KeywordEncoder:
     encode_query = encode_document = encode
 
 
+class RandomEncoder(KeywordEncoder):
+    """A fixed random vector per text: an encoder that knows nothing."""
+
+    def __init__(self):
+        super().__init__([])
+
+    def encode(self, sentences, **kwargs):
+        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in sentences]
+        return np.stack([np.random.default_rng(seed).normal(size=8) for seed in seeds]).astype(np.float32)
+
+
 def table(kind: str, **columns) -> Table:
     first = columns.get("anchor") or columns.get("sentence1")
     return Table(rows=Dataset.from_dict({**columns, "group": list(first)}), kind=kind, origin="mem")
@@ -49,10 +63,15 @@ def table(kind: str, **columns) -> Table:
 ENCODER = KeywordEncoder(["disk", "mail", "vpn", "printer"])
 
 
+def metrics_of(task: str, data: Table, encoder=ENCODER) -> dict[str, float]:
+    results, _ = evaluate_model(encoder, [EvalSet(EvalDatasetConfig(name="t", task=task), data)], batch_size=8)
+    return results["t"].metrics
+
+
 def test_retrieval_known_answer_relevant_document_at_rank_two():
     # query "disk": the document "disk" (cos 1.0, not relevant to it) outranks "disk mail" (cos 0.71, relevant).
     pairs = table("pairs", anchor=["disk", "mail"], positive=["disk mail", "disk"])
-    metrics = pick_metrics("retrieval", "t", build_evaluator("retrieval", pairs, "t", 8)(ENCODER))
+    metrics = metrics_of("retrieval", pairs)
     # query "mail" finds "disk mail" (cos 0.71) before "disk" (cos ~0): its positive "disk" is at rank 2 as well.
     assert metrics["mrr@10"] == pytest.approx(0.5)
     assert metrics["ndcg@10"] == pytest.approx(1 / math.log2(3))
@@ -63,7 +82,7 @@ def test_retrieval_known_answer_relevant_document_at_rank_two():
 
 def test_retrieval_perfect_ranking_scores_one():
     pairs = table("pairs", anchor=["disk", "mail", "vpn"], positive=["disk full", "mail down", "vpn lost"])
-    metrics = pick_metrics("retrieval", "t", build_evaluator("retrieval", pairs, "t", 8)(ENCODER))
+    metrics = metrics_of("retrieval", pairs)
     assert all(value == pytest.approx(1.0) for value in metrics.values())
 
 
@@ -74,6 +93,7 @@ def test_retrieval_sets_from_labeled_pairs_keep_only_label_one_as_relevant():
     assert list(queries.values()) == ["disk"]  # "mail" has nothing relevant: it is not a query
     assert set(corpus.values()) == {"disk full", "printer", "mail"}
     assert [corpus[d] for d in next(iter(relevant.values()))] == ["disk full"]
+    assert list(next(iter(relevant.values())).values()) == [1]
 
 
 def test_retrieval_sets_use_source_ids_and_the_full_corpus_only_when_asked():
@@ -81,7 +101,7 @@ def test_retrieval_sets_use_source_ids_and_the_full_corpus_only_when_asked():
                                           "positive_id": ["d1"], "group": ["7"]}),
                   kind="pairs", origin="mem", corpus={"d1": "d1 text", "d2": "other"})
     queries, corpus, relevant = retrieval_sets(pairs, full_corpus=True)
-    assert queries == {"7": "q"} and relevant == {"7": {"d1"}} and set(corpus) == {"d1", "d2"}
+    assert queries == {"7": "q"} and relevant == {"7": {"d1": 1}} and set(corpus) == {"d1", "d2"}
     assert set(retrieval_sets(pairs, full_corpus=False)[1]) == {"d1"}
 
 
@@ -89,8 +109,7 @@ def test_sts_matches_scipy_on_known_vectors():
     s1 = ["disk", "disk mail", "vpn", "printer mail", "mail"]
     s2 = ["disk", "disk", "mail", "printer", "vpn mail"]
     gold = [1.0, 0.8, 0.0, 0.6, 0.3]
-    metrics = pick_metrics("sts", "s", build_evaluator("sts", table("scored", sentence1=s1, sentence2=s2, score=gold),
-                                                       "s", 8)(ENCODER))
+    metrics = metrics_of("sts", table("scored", sentence1=s1, sentence2=s2, score=gold))
     a, b = ENCODER.encode(s1), ENCODER.encode(s2)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert metrics["spearman_cosine"] == pytest.approx(spearmanr(gold, cosine).statistic, abs=1e-6)
@@ -100,8 +119,7 @@ def test_sts_matches_scipy_on_known_vectors():
 def test_pair_classification_separable_pairs_score_perfectly():
     labeled = table("labeled", sentence1=["disk", "mail", "vpn", "printer"],
                     sentence2=["disk", "vpn", "vpn", "disk"], label=[1, 0, 1, 0])
-    metrics = pick_metrics("pair_classification", "p",
-                           build_evaluator("pair_classification", labeled, "p", 8)(ENCODER))
+    metrics = metrics_of("pair_classification", labeled)
     assert metrics == {"accuracy": pytest.approx(1.0), "f1": pytest.approx(1.0), "ap": pytest.approx(1.0)}
 
 
@@ -109,30 +127,48 @@ def test_an_evaluator_that_cannot_read_the_data_says_which_can():
     from configs.errors import UserError
 
     with pytest.raises(UserError, match="evaluator 'sts' cannot read mem .*Evaluators that can: retrieval"):
-        build_evaluator("sts", table("pairs", anchor=["a"], positive=["b"]), "x", 8)
+        TaskEvaluator("sts", table("pairs", anchor=["a"], positive=["b"]), "x", 8)
 
 
-def test_delta_is_tuned_minus_baseline_and_primary_follows_the_config():
-    from configs.schema import EvalDatasetConfig
+def test_best_threshold_metrics_match_brute_force():
+    rng = np.random.default_rng(3)
+    cosines, labels = rng.random(40).round(1), (rng.random(40) < 0.4).astype(float)  # rounding makes ties
+    thresholds = np.concatenate([[np.inf], np.unique(cosines), [-np.inf]])
+    acc = max(((cosines >= t) == labels).mean() for t in thresholds)
+    f1 = max(2 * ((cosines >= t) & (labels == 1)).sum() / ((cosines >= t).sum() + labels.sum()) for t in thresholds)
+    assert best_threshold_accuracy(cosines, labels) == pytest.approx(acc)
+    assert best_threshold_f1(cosines, labels) == pytest.approx(f1)
 
-    sets = [EvalSet(EvalDatasetConfig(name="d", task="sts"), table("scored", sentence1=["a"], sentence2=["b"],
-                                                                       score=[1.0]))]
-    baseline = {"d": {"spearman_cosine": 0.5, "pearson_cosine": 0.6}}
-    tuned = {"d": {"spearman_cosine": 0.7, "pearson_cosine": 0.55}}
-    datasets = pair_up(sets, baseline, tuned)
-    for metric, values in datasets["d"]["metrics"].items():
+
+def test_dev_evaluator_reports_the_same_numbers_as_the_final_evaluation():
+    pairs = table("pairs", anchor=["disk", "mail"], positive=["disk mail", "disk"])
+    dev = TaskEvaluator("retrieval", pairs, "dev", 8, full_corpus=True)(ENCODER)
+    assert dev == {f"dev_{k}": v for k, v in metrics_of("retrieval", pairs).items()}
+
+
+def test_report_carries_delta_ci_and_p_value_and_a_plain_verdict():
+    s1 = [f"disk {'mail ' * i}".strip() for i in range(30)]
+    s2 = ["disk"] * 30
+    gold = [1 - i / 30 for i in range(30)]
+    scored = table("scored", sentence1=s1, sentence2=s2, score=gold)
+    sets = [EvalSet(EvalDatasetConfig(name="d", task="sts"), scored)]
+    tuned, _ = evaluate_model(ENCODER, sets, 8)  # cosine falls as "mail" repeats: perfect ranking
+    baseline, _ = evaluate_model(RandomEncoder(), sets, 8)  # unrelated to the gold scores
+    datasets = pair_up(sets, baseline, tuned, seed=0)
+    for values in datasets["d"]["metrics"].values():
         assert values["delta"] == values["tuned"] - values["baseline"]
+        assert values["ci_low"] <= values["delta"] <= values["ci_high"]
+    spearman = datasets["d"]["metrics"]["spearman_cosine"]
+    assert spearman["tuned"] == pytest.approx(1.0) and spearman["significant"] is True
 
     class Cfg:
         class evaluate:
-            primary = "d/pearson_cosine"
+            primary = None
 
-    assert primary(Cfg, datasets)["improved"] is False
-    Cfg.evaluate.primary = None
     best = primary(Cfg, datasets)
-    assert best["metric"] == "spearman_cosine" and best["improved"] is True
     report = {"run_dir": "r", "base_model": "b", "model_revision": "x", "tuned_model": "t", "datasets": datasets,
-              "primary": best, "seconds": {"baseline": 1.0, "tuned": 1.0}}
+              "primary": best, "encoding": {"baseline": {"seconds": 1.0, "texts": 31, "cached": False},
+                                            "tuned": {"seconds": 1.0, "texts": 31, "cached": True}}}
     text = report_markdown(report)
-    assert "| d | sts | **spearman_cosine** | 0.5000 | 0.7000 | +0.2000 |" in text
-    assert "better than the baseline" in text
+    assert "**The tuned model is better than the baseline** on d spearman_cosine" in text
+    assert "| d | sts | **spearman_cosine** |" in text and "(cached)" in text

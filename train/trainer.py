@@ -16,7 +16,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from configs.errors import UserError
 from configs.schema import RunConfig
 from data.sources import Table
-from evaluate.evaluators import DEFAULT_TASK, build_evaluator
+from evaluate.evaluators import DEFAULT_TASK, TaskEvaluator
 from train.losses import LOSSES, check_fit, training_columns
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None) -> 
     evaluator = None
     if dev is not None:
         # Dev retrieval ranks among the dev split's own documents: the full corpus would cost minutes per eval.
-        evaluator = build_evaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False)
+        evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False)
     return SentenceTransformerTrainer(
         model=model,
         args=training_arguments(config, dev is not None),

@@ -1,0 +1,146 @@
+"""The maths of each evaluation task on precomputed embeddings: metrics plus what the statistics need.
+
+| task                | reads (kind)               | unit   | metrics                                               |
+|---------------------|----------------------------|--------|-------------------------------------------------------|
+| sts                 | scored, labeled            | pair   | spearman_cosine, pearson_cosine (scipy's definitions)  |
+| pair_classification | labeled                    | pair   | accuracy, f1 (best threshold), ap (average precision)  |
+| retrieval           | pairs, triplets, labeled   | query  | ndcg@10, mrr@10, map@100, recall@1/10/100 (trec_eval) |
+
+Whole-set metrics (correlations, AP, best-threshold accuracy) keep per-pair cosines and gold labels so a bootstrap
+can recompute them; per-query metrics keep each query's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from data.sources import Table
+from evaluate.embed import Embeddings
+from evaluate.retrieval_metrics import evaluate_run, rank_documents, run_from_scores
+from evaluate.significance import pearson_rows, rowwise, spearman_rows
+
+RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "map@100", "recall@1", "recall@10", "recall@100")
+TOP_K = 100
+CORPUS_CHUNK = 50_000  # documents scored at once: memory stays (n_queries, CORPUS_CHUNK) floats
+
+
+@dataclass
+class TaskResult:
+    metrics: dict[str, float]
+    per_query: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> value per query (retrieval)
+    query_ids: list[str] = field(default_factory=list)
+    cosines: np.ndarray | None = None  # (n_pairs,) predicted cosine per pair (sts, pair_classification)
+    gold: np.ndarray | None = None  # (n_pairs,) gold score or label
+
+
+def pair_texts(table: Table) -> list[str]:
+    return list(table.rows["sentence1"]) + list(table.rows["sentence2"])
+
+
+def pair_cosines(table: Table, emb: Embeddings) -> np.ndarray:
+    a, b = emb(table.rows["sentence1"]), emb(table.rows["sentence2"])  # (n_pairs, dim) each, unit length
+    return (a * b).sum(axis=1)  # (n_pairs,) cosine
+
+
+def gold_of(table: Table) -> np.ndarray:
+    column = "score" if "score" in table.rows.column_names else "label"
+    return np.asarray(table.rows[column], dtype=np.float64)
+
+
+def run_sts(table: Table, emb: Embeddings) -> TaskResult:
+    cosines, gold = pair_cosines(table, emb).astype(np.float64), gold_of(table)
+    metrics = {name: float(fn(cosines, gold)) for name, fn in STS_STATISTICS.items()}
+    return TaskResult(metrics, cosines=cosines, gold=gold)
+
+
+def best_threshold_accuracy(cosines: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of ``cosine > t`` at the best threshold t (every cut between sorted scores is tried)."""
+    order = np.argsort(-cosines, kind="stable")
+    positives_above = np.concatenate([[0], np.cumsum(labels[order])])  # positives among the top i
+    negatives_below = (1 - labels).sum() - (np.arange(len(labels) + 1) - positives_above)
+    cuttable = np.concatenate([[True], cosines[order][:-1] != cosines[order][1:], [True]])  # no cut inside ties
+    return float(((positives_above + negatives_below)[cuttable]).max() / len(labels))
+
+
+def best_threshold_f1(cosines: np.ndarray, labels: np.ndarray) -> float:
+    """F1 of ``cosine > t`` at the threshold that maximises it."""
+    order = np.argsort(-cosines, kind="stable")
+    true_pos = np.cumsum(labels[order])  # predicting the top i+1 positive
+    predicted = np.arange(1, len(labels) + 1)
+    f1 = 2 * true_pos / (predicted + labels.sum())
+    cuttable = np.concatenate([cosines[order][:-1] != cosines[order][1:], [True]])
+    return float(f1[cuttable].max()) if labels.sum() else 0.0
+
+
+def run_pair_classification(table: Table, emb: Embeddings) -> TaskResult:
+    cosines, gold = pair_cosines(table, emb).astype(np.float64), gold_of(table)
+    metrics = {name: float(fn(cosines, gold)) for name, fn in PAIR_STATISTICS.items()}
+    return TaskResult(metrics, cosines=cosines, gold=gold)
+
+
+def retrieval_sets(table: Table, full_corpus: bool) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    """(queries, corpus, qrels) from pair rows; BEIR ids are kept, other texts get content ids.
+
+    pairs/triplets: each anchor is a query, its positives are relevant, negatives join the corpus.
+    labeled: each sentence1 is a query, sentence2 with label 1 is relevant, label 0 joins the corpus.
+    With ``full_corpus`` a source's own corpus (BEIR) is searched too, as the standard benchmarks do.
+    """
+    from evaluate.evaluators import text_id
+
+    rows, labeled = table.rows, table.kind == "labeled"
+    q_col, d_col = ("sentence1", "sentence2") if labeled else ("anchor", "positive")
+    q_ids = rows["anchor_id"] if "anchor_id" in rows.column_names else [text_id(t) for t in rows[q_col]]
+    d_ids = rows["positive_id"] if "positive_id" in rows.column_names else [text_id(t) for t in rows[d_col]]
+    corpus = dict(table.corpus) if full_corpus else {}
+    corpus.update(zip(d_ids, rows[d_col]))
+    if "negative" in rows.column_names:
+        corpus.update((text_id(t), t) for t in rows["negative"])
+    keep = rows["label"] if labeled else [1] * len(rows)
+    qrels: dict[str, dict[str, int]] = {}
+    for q_id, d_id, label in zip(q_ids, d_ids, keep):
+        if label == 1:
+            qrels.setdefault(q_id, {})[d_id] = 1
+    queries = {q: t for q, t in zip(q_ids, rows[q_col]) if q in qrels}  # a query with nothing relevant: no query
+    return queries, corpus, qrels
+
+
+def search(queries: dict[str, str], corpus: dict[str, str], emb: Embeddings, k: int = TOP_K) -> dict:
+    """Top-k documents per query by cosine, scoring the corpus in chunks with a running top k."""
+    q_ids, d_ids = list(queries), list(corpus)
+    q = emb([queries[i] for i in q_ids])  # (n_queries, dim)
+    run: dict[str, dict[str, float]] = {i: {} for i in q_ids}
+    for start in range(0, len(d_ids), CORPUS_CHUNK):
+        chunk_ids = d_ids[start:start + CORPUS_CHUNK]
+        scores = q @ emb([corpus[i] for i in chunk_ids]).T  # (n_queries, chunk) cosine: both unit length
+        for q_id, docs in run_from_scores(q_ids, chunk_ids, scores, k).items():
+            merged = {**run[q_id], **docs}
+            run[q_id] = {d: merged[d] for d in rank_documents(merged)[:k]}
+    return run
+
+
+def run_retrieval(table: Table, emb: Embeddings, full_corpus: bool = True) -> TaskResult:
+    queries, corpus, qrels = retrieval_sets(table, full_corpus)
+    scores = evaluate_run(search(queries, corpus, emb), qrels, k_values=(1, 10, 100), missing_queries="zero")
+    q_ids = sorted(scores["per_query"])
+    per_query = {m: np.array([scores["per_query"][q][m] for q in q_ids]) for m in RETRIEVAL_METRICS}
+    return TaskResult({m: float(v.mean()) for m, v in per_query.items()}, per_query=per_query, query_ids=q_ids)
+
+
+def retrieval_texts(table: Table, full_corpus: bool = True) -> list[str]:
+    queries, corpus, _ = retrieval_sets(table, full_corpus)
+    return list(queries.values()) + list(corpus.values())
+
+
+def _ap(cosines: np.ndarray, labels: np.ndarray) -> float:
+    return float(average_precision_score(labels, cosines)) if labels.sum() else 0.0
+
+
+STS_STATISTICS: dict[str, Callable] = {"spearman_cosine": lambda c, g: spearman_rows(c[None], g)[0],
+                                       "pearson_cosine": lambda c, g: pearson_rows(c[None], g)[0]}
+STS_ROW_STATISTICS: dict[str, Callable] = {"spearman_cosine": spearman_rows, "pearson_cosine": pearson_rows}
+PAIR_STATISTICS: dict[str, Callable] = {"accuracy": best_threshold_accuracy, "f1": best_threshold_f1, "ap": _ap}
+PAIR_ROW_STATISTICS: dict[str, Callable] = {name: rowwise(fn) for name, fn in PAIR_STATISTICS.items()}
