@@ -15,6 +15,8 @@ from configs.errors import UserError
 from configs.runs import load_run, sha256_file
 from data.prepare import load_prepared
 from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
+from evaluate.leaderboard import compare_main
+from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
 from train.model import load_model
 
@@ -22,14 +24,22 @@ log = logging.getLogger("evaluate")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     # 1. The run's own resolved config and prepared splits: the held-out data the model never saw.
-    args, _ = parse(argv, "python -m evaluate", "Compare the tuned model with its untuned baseline.")
+    args, _ = parse(argv, "python -m evaluate", "Compare the tuned model with its untuned baseline "
+                    "(or: python -m evaluate compare RUN_DIR ... for a leaderboard of runs).")
     config = load_run(args.config, args.overrides)
     run_dir = Path(config.run_dir)
     final = run_dir / "final"
     if not final.is_dir():
         raise UserError(f"{final} does not exist: train first with 'python -m train {args.config}'.")
-    sets = eval_sets(config, load_prepared(run_dir))
+    prepared = load_prepared(run_dir)
+    sets = eval_sets(config, prepared)
+    leaks = leakage(prepared.train, {s.config.name: s.table for s in sets})
+    for line in leakage_lines(leaks):  # said before any number, so nobody reads a leaked score unwarned
+        log.warning(line)
     # 2. The same evaluators on the baseline and on the tuned model.
     #    Each model encodes each distinct text once; embeddings are cached by weights hash and texts.
     cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
@@ -44,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
         "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
-        "encoding": {"baseline": baseline_enc, "tuned": tuned_enc},
+        "encoding": {"baseline": baseline_enc, "tuned": tuned_enc}, "leakage": leaks,
     }
     write_report(report, run_dir / "eval")
     print(report_markdown(report))

@@ -13,6 +13,7 @@ from data.sources import KINDS, Table
 from evaluate import tasks
 from evaluate.cache import cached_embed
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, check_task
+from evaluate.leakage import fingerprint
 from evaluate.significance import DeltaStats, compare_means, compare_statistic
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> 
                                "ci_high": stats.ci_high, "p_value": stats.p_value, "significant": stats.significant,
                                "n_units": stats.n_units}
         out[name] = {"task": task, "rows": len(item.table.rows), "source": item.table.origin,
-                     "main_metric": EVALUATORS[task].main, "metrics": metrics}
+                     "fingerprint": fingerprint(item.table), "main_metric": EVALUATORS[task].main, "metrics": metrics}
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from configs.runs import atomic_write_json, atomic_write_text
+from evaluate.leakage import leakage_lines
 
 
 def markdown_table(datasets: dict) -> str:
@@ -45,6 +46,8 @@ def report_markdown(report: dict) -> str:
         "",
         f"Base model: `{report['base_model']}` (revision `{report['model_revision']}`). "
         f"Tuned: `{report['tuned_model']}`.",
+        "",
+        *[f"> {line}" for line in leakage_lines(report.get("leakage", {}))],
         "",
         verdict(report["primary"]),
         "",

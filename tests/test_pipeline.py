@@ -141,3 +141,38 @@ def test_torchrun_with_two_processes_trains_two_real_ranks_on_cpu(tmp_path, tiny
     single_process_epochs = steps / -(-rows // raw["train"]["batch_size"])
     # Two ranks share each epoch, so the same number of steps covers more of it (at least 1.5x with drop_last).
     assert info["train"]["epoch"] >= 1.5 * single_process_epochs
+
+
+def test_compare_ranks_runs_on_the_same_data_and_refuses_different_data(trained_run, tmp_path, capsys):
+    import shutil
+
+    from evaluate.__main__ import main as evaluate_main
+
+    run_dir, _ = trained_run
+    twin = tmp_path / "twin"
+    shutil.copytree(run_dir, twin)
+    assert run(lambda: evaluate_main(["compare", str(run_dir), str(twin)])) == 0
+    board = capsys.readouterr().out
+    assert "| run | incidents ndcg@10 | general-sts spearman_cosine |" in board and "| baseline (" in board
+    report = json.loads((twin / "eval" / "report.json").read_text())
+    report["datasets"]["incidents"]["fingerprint"] = "0" * 64
+    (twin / "eval" / "report.json").write_text(json.dumps(report))
+    assert run(lambda: evaluate_main(["compare", str(run_dir), str(twin)])) == 2
+    assert "evaluated on different data" in capsys.readouterr().err
+
+
+def test_evaluation_data_shared_with_training_is_reported_as_leakage_first(trained_run, tmp_path, caplog):
+    from evaluate.__main__ import main as evaluate_main
+
+    run_dir, _ = trained_run
+    train_rows = (run_dir / "data" / "train.jsonl").read_text().splitlines()
+    leaked = tmp_path / "leaked.jsonl"
+    leaked.write_text("\n".join(train_rows[:3]) + "\n")
+    override = ("evaluate.datasets=[{name: leaky, task: retrieval, source: {path: " + str(leaked) + "}}]")
+    caplog.clear()
+    assert run(lambda: evaluate_main([str(run_dir), override])) == 0
+    assert "LEAKAGE: leaky shares 3 of its 3 texts with the training split" in caplog.text
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    assert report["leakage"]["leaky"]["shared"] == 3
+    md = (run_dir / "eval" / "report.md").read_text()
+    assert md.index("LEAKAGE") < md.index("| dataset |")

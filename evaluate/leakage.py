@@ -1,0 +1,46 @@
+"""Texts an evaluation set shares with the training split: reported before any number, with examples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from data.sources import Table
+
+# For query → document data a shared document is normal (one corpus); a shared query is leakage.
+QUERY_SIDE = {"pairs": ("anchor",), "triplets": ("anchor",), "scored": ("sentence1", "sentence2"),
+              "labeled": ("sentence1", "sentence2")}
+
+
+def texts_of(table: Table) -> set[str]:
+    return {str(v).strip() for c in QUERY_SIDE[table.kind] if c in table.rows.column_names for v in table.rows[c]}
+
+
+def leakage(train: Table, evaluated: dict[str, Table], examples: int = 3) -> dict[str, dict]:
+    """{dataset: {"shared": count, "examples": [...]}} for every set that shares texts with ``train``."""
+    seen = {str(v).strip() for c in train.rows.column_names if c in ("sentence1", "sentence2", "anchor", "positive",
+                                                                      "negative") for v in train.rows[c]}
+    found = {}
+    for name, table in evaluated.items():
+        shared = sorted(texts_of(table) & seen)
+        if shared:
+            found[name] = {"shared": len(shared), "of": len(texts_of(table)), "examples": shared[:examples]}
+    return found
+
+
+def leakage_lines(found: dict[str, dict]) -> list[str]:
+    lines = []
+    for name, info in found.items():
+        lines.append(f"LEAKAGE: {name} shares {info['shared']} of its {info['of']} texts with the training split, "
+                     f"e.g. " + "; ".join(repr(t[:80]) for t in info["examples"]))
+    return lines
+
+
+def fingerprint(table: Table) -> str:
+    """sha256 of an evaluation set's rows and corpus: runs compare only when these agree."""
+    digest = hashlib.sha256()
+    for row in table.rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    for doc_id in sorted(table.corpus):
+        digest.update(f"{doc_id}\0{table.corpus[doc_id]}".encode())
+    return digest.hexdigest()
