@@ -159,6 +159,9 @@ class EvaluateConfig(Strict):
         "baseline encodes only the tuned model); empty disables it.",
     )
     seed: int = Field(0, description="Seed of the bootstrap intervals and randomization tests.")
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "auto", description="Encoding precision; 'auto' is bf16 only on hardware with native bf16, else fp32."
+    )
     primary: str | None = Field(
         None, description="'dataset/metric' whose delta decides 'better'; empty: the first dataset's main metric."
     )

@@ -15,6 +15,8 @@ from configs.errors import UserError
 from configs.runs import load_run, sha256_file
 from data.prepare import load_prepared
 from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
+from evaluate.details import build_details
+from evaluate.embed import resolve_precision
 from evaluate.leaderboard import compare_main
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
@@ -45,18 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
     baseline_model, resolved = load_model(config.model)
     fingerprint = f"{resolved.weights_sha256}-{baseline_model.max_seq_length}"
-    baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache)
+    precision = resolve_precision(config.evaluate.precision, baseline_model)
+    baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache,
+                                            precision)
     tuned_model, _ = load_model(config.model, path=final)
     fingerprint = f"{sha256_file(final / 'model.safetensors')}-{tuned_model.max_seq_length}"
-    tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache)
+    tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache, precision)
     # 3. Pair up with confidence intervals and p-values, decide, write, show.
     datasets = pair_up(sets, baseline, tuned, seed=config.evaluate.seed)
+    details = build_details(sets, baseline, tuned, baseline_enc.pop("embeddings"), tuned_enc.pop("embeddings"),
+                            seed=config.evaluate.seed)
     report = {
         "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
         "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
         "encoding": {"baseline": baseline_enc, "tuned": tuned_enc}, "leakage": leaks,
     }
-    write_report(report, run_dir / "eval")
+    write_report(report, details, run_dir / "eval")
     print(report_markdown(report))
     return 0
 

@@ -23,18 +23,20 @@ def texts_hash(texts: list[str]) -> str:
     return digest.hexdigest()
 
 
-def cached_embed(model, texts: list[str], batch_size: int, fingerprint: str, cache_dir: Path | None) -> Embeddings:
-    """``embed`` through a cache file ``{fingerprint}-{texts hash}.npy`` (no cache when ``cache_dir`` is None)."""
+def cached_embed(model, texts: list[str], batch_size: int, fingerprint: str, cache_dir: Path | None,
+                 precision: str = "fp32") -> Embeddings:
+    """``embed`` through a cache file ``{fingerprint}-{texts hash}.npy`` (no cache when ``cache_dir`` is None).
+    The fingerprint must name everything that changes the vectors: weights, max_seq_length, precision."""
     unique = list(dict.fromkeys(texts))
     if cache_dir is None:
-        return embed(model, unique, batch_size, progress=True)
+        return embed(model, unique, batch_size, progress=True, precision=precision)
     path = Path(cache_dir).expanduser() / f"{fingerprint[:32]}-{texts_hash(unique)[:32]}.npy"
     if path.is_file():
         start = time.perf_counter()
         vectors = np.load(path)
         if vectors.shape[0] == len(unique):
             return Embeddings(unique, vectors, time.perf_counter() - start, cached=True)
-    result = embed(model, unique, batch_size, progress=True)
+    result = embed(model, unique, batch_size, progress=True, precision=precision)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
     with os.fdopen(fd, "wb") as handle:

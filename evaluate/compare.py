@@ -54,14 +54,18 @@ def check_tasks_fit(config: RunConfig, prepared: Prepared) -> None:
 
 
 def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str = "",
-                   cache_dir: Path | None = None) -> tuple[dict[str, tasks.TaskResult], dict]:
-    """Every task's result for one model, encoding each distinct text once; and the encoding time."""
+                   cache_dir: Path | None = None, precision: str = "fp32") -> tuple[dict[str, tasks.TaskResult], dict]:
+    """Every task's result for one model, encoding each distinct text once; and how the encoding went (with the
+    embeddings themselves under "embeddings", for the report's pictures)."""
     texts = [t for s in sets for t in EVALUATORS[s.config.task].texts(s.table, True)]
-    embeddings = cached_embed(model, texts, batch_size, fingerprint, cache_dir if fingerprint else None)
+    cache_dir = cache_dir if fingerprint else None  # no fingerprint, no safe cache key
+    embeddings = cached_embed(model, texts, batch_size, f"{fingerprint}-{precision}", cache_dir, precision)
     log.info("%d distinct texts %s in %.1f s", len(embeddings.index),
              "loaded from the cache" if embeddings.cached else "encoded", embeddings.seconds)
     results = {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True) for s in sets}
-    return results, {"seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached}
+    return results, {"seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached,
+                     "precision": precision,
+                     "embeddings": embeddings}
 
 
 def delta_stats(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:

@@ -39,7 +39,7 @@ def verdict(primary: dict) -> str:
 
 def report_markdown(report: dict) -> str:
     enc = report["encoding"]
-    timing = ", ".join(f"{model} {info['seconds']:.1f} s for {info['texts']} texts"
+    timing = ", ".join(f"{model} {info['seconds']:.1f} s for {info['texts']} texts ({info.get('precision', 'fp32')})"
                        + (" (cached)" if info["cached"] else "") for model, info in enc.items())
     return "\n".join([
         f"# Evaluation of {report['run_dir']}",
@@ -61,6 +61,8 @@ def report_markdown(report: dict) -> str:
     ])
 
 
-def write_report(report: dict, out_dir: Path) -> None:
+def write_report(report: dict, details: dict, out_dir: Path) -> None:
+    """report.json (numbers), details.json (what the pictures show) and report.md, each written atomically."""
     atomic_write_json(out_dir / "report.json", report)
+    atomic_write_json(out_dir / "details.json", details)
     atomic_write_text(out_dir / "report.md", report_markdown(report))

@@ -12,7 +12,7 @@ can recompute them; per-query metrics keep each query's value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,8 @@ class TaskResult:
     query_ids: list[str] = field(default_factory=list)
     cosines: np.ndarray | None = None  # (n_pairs,) predicted cosine per pair (sts, pair_classification)
     gold: np.ndarray | None = None  # (n_pairs,) gold score or label
+    run: dict[str, dict[str, float]] = field(default_factory=dict)  # retrieval: query id -> top docs -> score
+    retrieval: tuple = ()  # retrieval: (queries, corpus, qrels), for the report's per-query view
 
 
 def pair_texts(table: Table) -> list[str]:
@@ -109,13 +111,26 @@ def retrieval_sets(table: Table, full_corpus: bool) -> tuple[dict[str, str], dic
 
 
 def search(queries: dict[str, str], corpus: dict[str, str], emb: Embeddings, k: int = TOP_K) -> dict:
-    """Top-k documents per query by cosine, scoring the corpus in chunks with a running top k."""
+    """Top-k documents per query by cosine (embeddings are unit length)."""
     q_ids, d_ids = list(queries), list(corpus)
-    q = emb([queries[i] for i in q_ids])  # (n_queries, dim)
+    chunks = ((d_ids[s:s + CORPUS_CHUNK], emb([corpus[i] for i in d_ids[s:s + CORPUS_CHUNK]]))
+              for s in range(0, len(d_ids), CORPUS_CHUNK))
+    return search_vectors(q_ids, emb([queries[i] for i in q_ids]), chunks, k)
+
+
+def search_vectors(q_ids: list[str], q: np.ndarray, doc_chunks: Iterable[tuple[list[str], np.ndarray]],
+                   k: int = TOP_K) -> dict[str, dict[str, float]]:
+    """Running top k over corpus chunks: memory is one (n_queries, chunk) score block, whatever the corpus size.
+
+    Args:
+        q_ids: query ids, one per row of ``q``.
+        q: (n_queries, dim) query vectors.
+        doc_chunks: (doc ids, (chunk, dim) vectors) pairs covering the corpus.
+        k: documents kept per query, in trec_eval's order (score desc, then doc id desc).
+    """
     run: dict[str, dict[str, float]] = {i: {} for i in q_ids}
-    for start in range(0, len(d_ids), CORPUS_CHUNK):
-        chunk_ids = d_ids[start:start + CORPUS_CHUNK]
-        scores = q @ emb([corpus[i] for i in chunk_ids]).T  # (n_queries, chunk) cosine: both unit length
+    for chunk_ids, vectors in doc_chunks:
+        scores = q @ vectors.T  # (n_queries, chunk)
         for q_id, docs in run_from_scores(q_ids, chunk_ids, scores, k).items():
             merged = {**run[q_id], **docs}
             run[q_id] = {d: merged[d] for d in rank_documents(merged)[:k]}
@@ -124,10 +139,12 @@ def search(queries: dict[str, str], corpus: dict[str, str], emb: Embeddings, k: 
 
 def run_retrieval(table: Table, emb: Embeddings, full_corpus: bool = True) -> TaskResult:
     queries, corpus, qrels = retrieval_sets(table, full_corpus)
-    scores = evaluate_run(search(queries, corpus, emb), qrels, k_values=(1, 10, 100), missing_queries="zero")
+    run = search(queries, corpus, emb)
+    scores = evaluate_run(run, qrels, k_values=(1, 10, 100), missing_queries="zero")
     q_ids = sorted(scores["per_query"])
     per_query = {m: np.array([scores["per_query"][q][m] for q in q_ids]) for m in RETRIEVAL_METRICS}
-    return TaskResult({m: float(v.mean()) for m, v in per_query.items()}, per_query=per_query, query_ids=q_ids)
+    return TaskResult({m: float(v.mean()) for m, v in per_query.items()}, per_query=per_query, query_ids=q_ids,
+                      run=run, retrieval=(queries, corpus, qrels))
 
 
 def retrieval_texts(table: Table, full_corpus: bool = True) -> list[str]:

@@ -172,3 +172,32 @@ def test_report_carries_delta_ci_and_p_value_and_a_plain_verdict():
     text = report_markdown(report)
     assert "**The tuned model is better than the baseline** on d spearman_cosine" in text
     assert "| d | sts | **spearman_cosine** |" in text and "(cached)" in text
+
+
+def test_chunked_search_keeps_the_same_top_k_as_scoring_the_whole_corpus_at_once():
+    from evaluate.retrieval_metrics import run_from_scores
+    from evaluate.tasks import search_vectors
+
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(7, 4)).round(1)  # rounding makes ties, which must break the same way in chunks
+    d = rng.normal(size=(53, 4)).round(1)
+    q_ids, d_ids = [f"q{i}" for i in range(7)], [f"d{i}" for i in range(53)]
+    whole = run_from_scores(q_ids, d_ids, q @ d.T, 10)
+    chunks = [(d_ids[s:s + 8], d[s:s + 8]) for s in range(0, 53, 8)]
+    chunked = search_vectors(q_ids, q, iter(chunks), k=10)
+    assert {k: list(v) for k, v in chunked.items()} == {k: list(v) for k, v in whole.items()}
+
+
+def test_bf16_encoding_stays_close_to_fp32_and_auto_follows_the_hardware(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from evaluate.embed import embed, resolve_precision
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    texts = ["disk full on server", "my mail is not arriving", "printer paper jam"]
+    fp32, bf16 = embed(model, texts, 8, precision="fp32"), embed(model, texts, 8, precision="bf16")
+    assert not np.array_equal(fp32.vectors, bf16.vectors)  # autocast really ran in bf16
+    assert (fp32.vectors * bf16.vectors).sum(axis=1).min() > 0.99
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert resolve_precision("auto", model) == ("bf16" if native else "fp32")
+    assert resolve_precision("bf16", model) == "bf16"
