@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from configs.runs import atomic_write_json, atomic_write_text
+from evaluate.html_report import html_report
 from evaluate.leakage import leakage_lines
 
 
@@ -62,7 +63,9 @@ def report_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, details: dict, out_dir: Path) -> None:
-    """report.json (numbers), details.json (what the pictures show) and report.md, each written atomically."""
+    """report.json (numbers), details.json (what the pictures show), report.md and the self-contained
+    report.html, each written atomically."""
     atomic_write_json(out_dir / "report.json", report)
     atomic_write_json(out_dir / "details.json", details)
     atomic_write_text(out_dir / "report.md", report_markdown(report))
+    atomic_write_text(out_dir / "report.html", html_report(report, details))

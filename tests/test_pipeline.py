@@ -39,7 +39,7 @@ def test_run_folder_is_complete_and_reproducible(trained_run):
     run_dir, _ = trained_run
     for name in ("config.resolved.yaml", "versions.json", "run.json", "data/train.jsonl", "data/test.jsonl",
                  "data/dev.jsonl", "data/stats.json", "data/stats.md", "final/model.safetensors",
-                 "eval/report.json", "eval/report.md"):
+                 "eval/report.json", "eval/report.md", "eval/report.html", "eval/details.json"):
         assert (run_dir / name).is_file(), name
     info = json.loads((run_dir / "run.json").read_text())
     assert info["seed"] == 7 and len(info["weights_sha256"]) == 64
@@ -83,6 +83,7 @@ def test_push_to_a_local_folder_gives_a_loadable_model_with_its_card(trained_run
     card = (target / "README.md").read_text()
     assert "base_model:" in card and "loss:mnrl" in card and "| incidents | retrieval | **ndcg@10** |" in card
     assert (target / "eval_report.json").is_file() and (target / "embtune_config.yaml").is_file()
+    assert (target / "eval_report.html").is_file()
     assert SentenceTransformer(str(target)).encode(["disk full"]).shape == (1, 32)
 
 

@@ -36,7 +36,7 @@ def assemble(config: RunConfig, out: Path) -> None:
     report = json.loads(report_path.read_text()) if report_path.is_file() else None
     if report is None:
         log.warning("no evaluation report in %s: the card will say it was not evaluated", run_dir / "eval")
-    for name in ("report.json", "report.md"):
+    for name in ("report.json", "report.md", "report.html"):
         if (run_dir / "eval" / name).is_file():
             shutil.copy2(run_dir / "eval" / name, out / f"eval_{name}")
     shutil.copy2(run_dir / RESOLVED_NAME, out / "embtune_config.yaml")
