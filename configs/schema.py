@@ -105,16 +105,25 @@ class OnlineContrastiveLoss(Strict):
     margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
 
 
+class BatchAllTripletLoss(Strict):
+    name: Literal["batch_all_triplet"] = Field(
+        description="BatchAllTripletLoss on (text, label): every valid triplet in a batch, classes from the labels."
+    )
+    margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
+
+
 class TripletLoss(Strict):
     name: Literal["triplet"] = Field(description="TripletLoss on (anchor, positive, negative).")
     margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
 
 
 LossConfig = Annotated[
-    CosineLoss | CoSENTLoss | MNRLoss | ContrastiveLoss | OnlineContrastiveLoss | TripletLoss,
+    CosineLoss | CoSENTLoss | MNRLoss | ContrastiveLoss | OnlineContrastiveLoss | TripletLoss | BatchAllTripletLoss,
     Field(discriminator="name"),
 ]
-LOSS_NAMES: tuple[str, ...] = ("cosine", "cosent", "mnrl", "contrastive", "online_contrastive", "triplet")
+LOSS_NAMES: tuple[str, ...] = (
+    "cosine", "cosent", "mnrl", "contrastive", "online_contrastive", "triplet", "batch_all_triplet"
+)
 
 
 # ----------------------------------------------------------------------------------------------------------- train
@@ -136,12 +145,14 @@ class TrainConfig(Strict):
 
 
 # -------------------------------------------------------------------------------------------------------- evaluate
-Task = Literal["sts", "retrieval", "pair_classification"]
+Task = Literal["sts", "retrieval", "pair_classification", "classification", "clustering"]
 
 
 class EvalDatasetConfig(Strict):
     name: str = Field(description="Name shown in the report, e.g. 'incidents-test'.")
-    task: Task = Field(description="Evaluator: sts, retrieval or pair_classification.")
+    task: Task = Field(
+        description="Evaluator: sts, retrieval, pair_classification, classification (linear probe) or clustering."
+    )
     split: Literal["test", "dev"] = Field("test", description="Prepared split of 'data' to evaluate on.")
     source: SourceConfig | None = Field(
         None, description="Evaluate on this source instead of a prepared split (e.g. a general set such as STSb)."

@@ -10,7 +10,7 @@ from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.sources import Table
 
-TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative")
+TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "text")
 
 
 def check_table(table: Table, source: SourceConfig | None) -> Table:
@@ -25,6 +25,8 @@ def check_table(table: Table, source: SourceConfig | None) -> Table:
             _check_texts(table, source, column, values)
         elif column == "score":
             updates[column] = _scores(table, source, values)
+        elif column == "label" and table.kind == "classes":
+            updates[column] = _classes(table, source, values)
         elif column == "label":
             updates[column] = _labels(table, source, values)
     rows = table.rows
@@ -76,6 +78,14 @@ def _labels(table: Table, source: SourceConfig | None, values: list) -> list[int
             raise UserError(f"{where(table, source, index, 'label')}: expected 0 or 1, got {value!r}.")
         labels.append(1 if text in ("1", "1.0", "True", "true") else 0)
     return labels
+
+
+def _classes(table: Table, source: SourceConfig | None, values: list) -> list[str]:
+    """Class names: any non-empty text (numbers are read as their text)."""
+    for index, value in enumerate(values):
+        if value is None or not str(value).strip():
+            raise UserError(f"{where(table, source, index, 'label')}: expected a class name, got {value!r}.")
+    return [str(v).strip() for v in values]
 
 
 def check_dataset(rows: Dataset, origin: str) -> None:

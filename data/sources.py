@@ -8,6 +8,7 @@ Canonical column sets (the *kind* of a dataset) are what losses and evaluators d
 | labeled  | sentence1, sentence2, label      | int, 1 similar / 0 not     |
 | pairs    | anchor, positive                 | none                       |
 | triplets | anchor, positive, negative       | none                       |
+| classes  | text, label                      | str, the class of the text |
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "labeled": ("sentence1", "sentence2", "label"),
     "pairs": ("anchor", "positive"),
     "triplets": ("anchor", "positive", "negative"),
+    "classes": ("text", "label"),
 }
-CANONICAL = ("sentence1", "sentence2", "score", "label", "anchor", "positive", "negative")
+CANONICAL = ("sentence1", "sentence2", "score", "label", "anchor", "positive", "negative", "text")
 ID_COLUMNS = ("anchor_id", "positive_id")  # kept when a source has them (BEIR), so retrieval uses real ids
 
 
@@ -141,7 +143,7 @@ def map_columns(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.Data
         _require_columns(frame, [source.group_column], source, role, what="group_column")
         out["group"] = frame[source.group_column].astype(str).to_numpy()
     else:  # group by the first text column: rows about the same sentence or query stay together
-        first_text = next((c for c in ("sentence1", "anchor") if c in out.columns), None)
+        first_text = next((c for c in ("sentence1", "anchor", "text") if c in out.columns), None)
         out["group"] = out[first_text].astype(str).to_numpy() if first_text else ""
     return out
 
@@ -159,7 +161,7 @@ def _require_columns(frame: pd.DataFrame, needed: list[str], source: SourceConfi
 def kind_of(columns, role: str) -> str:
     """Which canonical set the columns form; an error naming the sets when they form none."""
     present = {c for c in columns if c in CANONICAL}
-    for kind in ("triplets", "scored", "labeled", "pairs"):
+    for kind in ("triplets", "scored", "labeled", "pairs", "classes"):
         if set(KINDS[kind]) == present:
             return kind
     sets = " | ".join(", ".join(cols) for cols in KINDS.values())

@@ -6,6 +6,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from sklearn.metrics import v_measure_score
+
 from configs.errors import UserError, did_you_mean
 from configs.schema import EvalDatasetConfig, RunConfig
 from data.prepare import Prepared, load_table
@@ -14,7 +17,7 @@ from evaluate import tasks
 from evaluate.cache import cached_embed
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, check_task
 from evaluate.leakage import fingerprint
-from evaluate.significance import DeltaStats, compare_means, compare_statistic
+from evaluate.significance import DeltaStats, compare_means, compare_statistic, rowwise
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +72,46 @@ def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str
 
 
 def delta_stats(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
-    """Paired bootstrap CI and randomization p-value of one metric's delta, over queries or pairs."""
+    """Paired bootstrap CI and randomization p-value of one metric's delta, over queries, pairs or texts."""
     if task == "retrieval":
         if base.query_ids != tuned.query_ids:
             raise RuntimeError("baseline and tuned were scored on different queries")
         return compare_means(base.per_query[metric], tuned.per_query[metric], seed=seed)
+    if task == "classification":
+        return classification_stats(metric, base, tuned, seed)
+    if task == "clustering":
+        return clustering_stats(base, tuned, seed)
     statistics = tasks.STS_ROW_STATISTICS if task == "sts" else tasks.PAIR_ROW_STATISTICS
     return compare_statistic(statistics[metric], base.cosines, tuned.cosines, base.gold, seed=seed)
+
+
+def classification_stats(metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
+    """Texts are the units. Unit i is row i of the baseline and row n + i of the tuned model in one stacked result,
+    so resampling or swapping unit indices resamples or swaps whole predictions (probabilities included)."""
+    if metric == "accuracy":
+        return compare_means(base.predicted == base.gold, tuned.predicted == tuned.gold, seed=seed)
+    n = len(base.gold)
+    stacked = tasks.TaskResult({}, gold=np.concatenate([base.gold, base.gold]),
+                               proba=np.vstack([base.proba, tuned.proba]),  # (2n, n_classes)
+                               predicted=np.concatenate([base.predicted, tuned.predicted]))
+    metric_fn = tasks.CLASSIFICATION_METRICS[metric]
+    statistic = rowwise(lambda idx, gold: metric_fn(stacked, idx.astype(int)))
+    return compare_statistic(statistic, np.arange(n, dtype=float), np.arange(n, 2 * n, dtype=float), base.gold,
+                             seed=seed)
+
+
+def clustering_stats(base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int, n_resamples: int = 1000) -> DeltaStats:
+    """Bootstrap CI over texts only: cluster ids of two models are not interchangeable, so a test that swaps them
+    between models has no meaning. Significant here means the 95% interval excludes 0; p is not computed."""
+    rng, n = np.random.default_rng(seed), len(base.gold)
+    deltas = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        deltas.append(v_measure_score(tuned.gold[idx], tuned.predicted[idx])
+                      - v_measure_score(base.gold[idx], base.predicted[idx]))
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    delta = tuned.metrics["v_measure"] - base.metrics["v_measure"]
+    return DeltaStats(delta, float(low), float(high), float("nan"), bool(not low <= 0 <= high), n)
 
 
 def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> dict:
@@ -87,8 +123,9 @@ def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> 
         for metric in EVALUATORS[task].metrics:
             b, t = baseline[name].metrics[metric], tuned[name].metrics[metric]
             stats = delta_stats(task, metric, baseline[name], tuned[name], seed)
+            p_value = None if np.isnan(stats.p_value) else stats.p_value  # JSON has no NaN
             metrics[metric] = {"baseline": b, "tuned": t, "delta": t - b, "ci_low": stats.ci_low,
-                               "ci_high": stats.ci_high, "p_value": stats.p_value, "significant": stats.significant,
+                               "ci_high": stats.ci_high, "p_value": p_value, "significant": stats.significant,
                                "n_units": stats.n_units}
         out[name] = {"task": task, "rows": len(item.table.rows), "source": item.table.origin,
                      "fingerprint": fingerprint(item.table), "main_metric": EVALUATORS[task].main, "metrics": metrics}

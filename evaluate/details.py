@@ -77,8 +77,9 @@ def map_inputs(task: str, table, base: TaskResult) -> tuple[list[str], list[str]
         relevant = list(dict.fromkeys(d for q in qrels.values() for d, r in q.items() if r > 0))
         return list(queries.values()) + [corpus[d] for d in relevant], \
             ["query"] * len(queries) + ["relevant document"] * len(relevant)
-    gold = base.gold
-    names = ["similar" if g >= 0.5 else "dissimilar" for g in gold]
+    if task in ("classification", "clustering"):
+        return list(table.rows["text"]), list(table.rows["label"])
+    names = ["similar" if g >= 0.5 else "dissimilar" for g in base.gold]
     return list(table.rows["sentence2"]), names
 
 
@@ -96,7 +97,7 @@ def build_details(sets, baseline: dict, tuned: dict, base_emb: Embeddings, tuned
             pos_t, neg_t = score_samples(t, tuned_emb, seed)
             info["positive_scores"] = {"baseline": pos_b, "tuned": pos_t}
             info["negative_scores"] = {"baseline": neg_b, "tuned": neg_t}
-        else:
+        elif task in ("sts", "pair_classification"):
             info.update(pair_details(item.table, b, t))
         texts, labels = map_inputs(task, item.table, b)
         info["map"] = embedding_map(texts, labels, base_emb, tuned_emb, seed)

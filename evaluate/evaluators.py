@@ -36,8 +36,14 @@ EVALUATORS: dict[str, EvaluatorSpec] = {
     "pair_classification": EvaluatorSpec(("labeled",), lambda t, full: tasks.pair_texts(t),
                                          lambda t, e, full: tasks.run_pair_classification(t, e),
                                          tuple(tasks.PAIR_STATISTICS), main="ap"),
+    "classification": EvaluatorSpec(("classes",), lambda t, full: list(t.rows["text"]),
+                                    lambda t, e, full: tasks.run_classification(t, e),
+                                    tuple(tasks.CLASSIFICATION_METRICS), main="accuracy"),
+    "clustering": EvaluatorSpec(("classes",), lambda t, full: list(t.rows["text"]),
+                                lambda t, e, full: tasks.run_clustering(t, e), ("v_measure",), main="v_measure"),
 }
-DEFAULT_TASK = {"scored": "sts", "labeled": "pair_classification", "pairs": "retrieval", "triplets": "retrieval"}
+DEFAULT_TASK = {"scored": "sts", "labeled": "pair_classification", "pairs": "retrieval", "triplets": "retrieval",
+                "classes": "classification"}
 
 
 def text_id(text: str) -> str:

@@ -211,12 +211,11 @@ def dataset_html(name: str, info: dict, detail: dict | None) -> str:
     if detail.get("task") == "sts":
         parts += ["<h3>Gold score vs predicted similarity</h3>",
                   f'<div class="panels">{gold_scatter(detail["pairs"])}</div>']
-    if "pairs" in detail:
-        positive, negative = pair_scores(detail["pairs"])
-    else:
-        positive, negative = detail.get("positive_scores", {}), detail.get("negative_scores", {})
-    parts += ["<h3>Similarity of positive and negative pairs</h3>",
-              f'<div class="panels">{histograms(positive, negative)}</div>']
+    if "pairs" in detail or "positive_scores" in detail:  # classification and clustering have no pairs
+        positive, negative = pair_scores(detail["pairs"]) if "pairs" in detail else \
+            (detail.get("positive_scores", {}), detail.get("negative_scores", {}))
+        parts += ["<h3>Similarity of positive and negative pairs</h3>",
+                  f'<div class="panels">{histograms(positive, negative)}</div>']
     if detail.get("map"):
         parts += ["<h3>Map of the embeddings</h3>", map_html(detail["map"])]
     if detail.get("queries"):

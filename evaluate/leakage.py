@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+from data.checks import TEXT_COLUMNS
 from data.sources import Table
 
 # For query → document data a shared document is normal (one corpus); a shared query is leakage.
 QUERY_SIDE = {"pairs": ("anchor",), "triplets": ("anchor",), "scored": ("sentence1", "sentence2"),
-              "labeled": ("sentence1", "sentence2")}
+              "labeled": ("sentence1", "sentence2"), "classes": ("text",)}
 
 
 def texts_of(table: Table) -> set[str]:
@@ -18,8 +19,7 @@ def texts_of(table: Table) -> set[str]:
 
 def leakage(train: Table, evaluated: dict[str, Table], examples: int = 3) -> dict[str, dict]:
     """{dataset: {"shared": count, "examples": [...]}} for every set that shares texts with ``train``."""
-    seen = {str(v).strip() for c in train.rows.column_names if c in ("sentence1", "sentence2", "anchor", "positive",
-                                                                      "negative") for v in train.rows[c]}
+    seen = {str(v).strip() for c in train.rows.column_names if c in TEXT_COLUMNS for v in train.rows[c]}
     found = {}
     for name, table in evaluated.items():
         shared = sorted(texts_of(table) & seen)

@@ -17,7 +17,7 @@ def markdown_table(datasets: dict) -> str:
         for metric, v in info["metrics"].items():
             bold = "**" if metric == info["main_metric"] else ""
             ci = f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" if "ci_low" in v else ""
-            p = f"{v['p_value']:.2g}" if "p_value" in v else ""
+            p = f"{v['p_value']:.2g}" if v.get("p_value") is not None else "—"
             verdict = ("yes" if v["significant"] else "no") if "significant" in v else ""
             lines.append(f"| {name} | {info['task']} | {bold}{metric}{bold} | {v['baseline']:.4f} | "
                          f"{v['tuned']:.4f} | {v['delta']:+.4f} | {ci} | {p} | {verdict} |")
@@ -28,13 +28,13 @@ def verdict(primary: dict) -> str:
     """One sentence a reviewer can quote."""
     change = f"{primary['baseline']:.4f} → {primary['tuned']:.4f} ({primary['delta']:+.4f})"
     where = f"on {primary['dataset']} {primary['metric']}: {change}"
+    p = f"p={primary['p_value']:.2g}" if primary.get("p_value") is not None else "bootstrap interval"
     if primary.get("significant") and primary["improved"]:
-        return f"**The tuned model is better than the baseline** {where}, significant (p={primary['p_value']:.2g})."
+        return f"**The tuned model is better than the baseline** {where}, significant ({p})."
     if primary.get("significant"):
-        return f"**The tuned model is WORSE than the baseline** {where}, significant (p={primary['p_value']:.2g})."
+        return f"**The tuned model is WORSE than the baseline** {where}, significant ({p})."
     if "significant" in primary:
-        return (f"**No significant difference from the baseline** {where}; p={primary['p_value']:.2g}, the 95% "
-                "interval includes 0.")
+        return f"**No significant difference from the baseline** {where}; {p}, the 95% interval includes 0."
     return f"**The tuned model is {'better' if primary['improved'] else 'NOT better'} than the baseline** {where}."
 
 

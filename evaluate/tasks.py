@@ -5,6 +5,8 @@
 | sts                 | scored, labeled            | pair   | spearman_cosine, pearson_cosine (scipy's definitions)  |
 | pair_classification | labeled                    | pair   | accuracy, f1 (best threshold), ap (average precision)  |
 | retrieval           | pairs, triplets, labeled   | query  | ndcg@10, mrr@10, map@100, recall@1/10/100 (trec_eval) |
+| classification      | classes                    | text   | accuracy, f1_macro, roc_auc (cross-validated probe)   |
+| clustering          | classes                    | text   | v_measure of k-means (k = number of classes)           |
 
 Whole-set metrics (correlations, AP, best-threshold accuracy) keep per-pair cosines and gold labels so a bootstrap
 can recompute them; per-query metrics keep each query's value.
@@ -16,8 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score, v_measure_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from configs.errors import UserError
 from data.sources import Table
 from evaluate.embed import Embeddings
 from evaluate.retrieval_metrics import evaluate_run, rank_documents, run_from_scores
@@ -35,6 +41,8 @@ class TaskResult:
     query_ids: list[str] = field(default_factory=list)
     cosines: np.ndarray | None = None  # (n_pairs,) predicted cosine per pair (sts, pair_classification)
     gold: np.ndarray | None = None  # (n_pairs,) gold score or label
+    proba: np.ndarray | None = None  # (n_texts, n_classes) cross-validated class probabilities (classification)
+    predicted: np.ndarray | None = None  # (n_texts,) predicted class (classification) or cluster id (clustering)
     run: dict[str, dict[str, float]] = field(default_factory=dict)  # retrieval: query id -> top docs -> score
     retrieval: tuple = ()  # retrieval: (queries, corpus, qrels), for the report's per-query view
 
@@ -152,6 +160,55 @@ def retrieval_texts(table: Table, full_corpus: bool = True) -> list[str]:
     return list(queries.values()) + list(corpus.values())
 
 
+def class_ids(table: Table) -> np.ndarray:
+    names = sorted(set(table.rows["label"]))
+    return np.array([names.index(label) for label in table.rows["label"]])  # (n_texts,)
+
+
+def run_classification(table: Table, emb: Embeddings, seed: int = 0) -> TaskResult:
+    """Logistic regression on the embeddings, scored by stratified k-fold cross-validated predictions (k <= 5,
+    limited by the smallest class), so every text is predicted by a probe that never saw it."""
+    x, y = emb(table.rows["text"]), class_ids(table)  # (n, dim), (n,)
+    folds = int(min(5, np.bincount(y).min()))
+    if folds < 2:
+        raise UserError(f"{table.origin}: classification needs at least 2 texts of every class; "
+                        f"{np.bincount(y).tolist()} per class.")
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(LogisticRegression(max_iter=2000), x, y, cv=cv, method="predict_proba")  # (n, C)
+    result = TaskResult({}, gold=y.astype(np.float64), proba=proba, predicted=proba.argmax(axis=1))
+    result.metrics = {name: float(fn(result, np.arange(len(y)))) for name, fn in CLASSIFICATION_METRICS.items()}
+    return result
+
+
+def _accuracy(result: TaskResult, idx: np.ndarray) -> float:
+    return float((result.predicted[idx] == result.gold[idx]).mean())
+
+
+def _f1_macro(result: TaskResult, idx: np.ndarray) -> float:
+    return float(f1_score(result.gold[idx], result.predicted[idx], average="macro"))
+
+
+def _roc_auc(result: TaskResult, idx: np.ndarray) -> float:
+    """One-vs-rest macro ROC AUC; NaN when a resample lacks a class (the bootstrap leaves those out)."""
+    gold, proba = result.gold[idx].astype(int), result.proba[idx]
+    present = np.unique(gold)
+    if len(present) < 2:
+        return float("nan")
+    scores = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)
+    if len(present) == 2:
+        return float(roc_auc_score(gold == present[1], scores[:, 1]))
+    return float(roc_auc_score(np.searchsorted(present, gold), scores, multi_class="ovr", average="macro"))
+
+
+def run_clustering(table: Table, emb: Embeddings, seed: int = 0) -> TaskResult:
+    """k-means with k = number of classes (10 restarts), scored by V-measure against the labels."""
+    x, y = emb(table.rows["text"]), class_ids(table)
+    clusters = KMeans(n_clusters=len(set(y.tolist())), n_init=10, random_state=seed).fit_predict(x)  # (n,)
+    result = TaskResult({}, gold=y.astype(np.float64), predicted=clusters)
+    result.metrics = {"v_measure": float(v_measure_score(y, clusters))}
+    return result
+
+
 def _ap(cosines: np.ndarray, labels: np.ndarray) -> float:
     return float(average_precision_score(labels, cosines)) if labels.sum() else 0.0
 
@@ -161,3 +218,5 @@ STS_STATISTICS: dict[str, Callable] = {"spearman_cosine": lambda c, g: spearman_
 STS_ROW_STATISTICS: dict[str, Callable] = {"spearman_cosine": spearman_rows, "pearson_cosine": pearson_rows}
 PAIR_STATISTICS: dict[str, Callable] = {"accuracy": best_threshold_accuracy, "f1": best_threshold_f1, "ap": _ap}
 PAIR_ROW_STATISTICS: dict[str, Callable] = {name: rowwise(fn) for name, fn in PAIR_STATISTICS.items()}
+# Classification metrics of a result on the texts at ``idx`` (a bootstrap resample, or all of them).
+CLASSIFICATION_METRICS: dict[str, Callable] = {"accuracy": _accuracy, "f1_macro": _f1_macro, "roc_auc": _roc_auc}

@@ -344,3 +344,18 @@ def test_hub_dataset_without_network_says_how_to_use_local_files(monkeypatch):
     source = SourceConfig(path="someone/not-cached-dataset", format="hub", split="train")
     with pytest.raises(UserError, match=r"could not load Hub dataset 'someone/not-cached-dataset'.*local"):
         read_source(source, "data.train")
+
+
+def test_text_and_class_label_form_the_classes_kind_and_class_names_must_not_be_empty(tmp_path):
+    from configs.errors import UserError
+    from configs.schema import SourceConfig
+    from data.prepare import load_table
+
+    path = tmp_path / "roles.csv"
+    path.write_text("resume,role\nbuilt pipelines,Data Engineer\ntrained models,Data Scientist\n", encoding="utf-8")
+    table = load_table(SourceConfig(path=str(path), columns={"text": "resume", "label": "role"}), "data.train")
+    assert table.kind == "classes" and table.rows["label"] == ["Data Engineer", "Data Scientist"]
+    path.write_text("resume,role\nbuilt pipelines,Data Engineer\ntrained models,\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"roles.csv, row 2 \(line 3\), column 'role' \(used as label\): expected a "
+                                        r"class name"):
+        load_table(SourceConfig(path=str(path), columns={"text": "resume", "label": "role"}), "data.train")

@@ -201,3 +201,31 @@ def test_bf16_encoding_stays_close_to_fp32_and_auto_follows_the_hardware(tiny_mo
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert resolve_precision("auto", model) == ("bf16" if native else "fp32")
     assert resolve_precision("bf16", model) == "bf16"
+
+
+def test_linear_probe_and_clustering_score_separable_classes_perfectly():
+    texts = [f"{word} {'x ' * i}".strip() for word in ("disk", "mail", "vpn") for i in range(6)]
+    labels = [word for word in ("disk", "mail", "vpn") for _ in range(6)]
+    classes = Table(rows=Dataset.from_dict({"text": texts, "label": labels, "group": texts}), kind="classes",
+                    origin="mem")
+    probe = metrics_of("classification", classes)
+    assert probe == {"accuracy": pytest.approx(1.0), "f1_macro": pytest.approx(1.0), "roc_auc": pytest.approx(1.0)}
+    assert metrics_of("clustering", classes) == {"v_measure": pytest.approx(1.0)}
+
+
+def test_classification_and_clustering_deltas_carry_intervals(tiny_model_dir):
+    texts = [f"{word} {'x ' * i}".strip() for word in ("disk", "mail", "vpn") for i in range(6)]
+    labels = [word for word in ("disk", "mail", "vpn") for _ in range(6)]
+    classes = Table(rows=Dataset.from_dict({"text": texts, "label": labels, "group": texts}), kind="classes",
+                    origin="mem")
+    sets = [EvalSet(EvalDatasetConfig(name="c", task="classification"), classes),
+            EvalSet(EvalDatasetConfig(name="k", task="clustering"), classes)]
+    tuned, _ = evaluate_model(ENCODER, sets, 8)
+    baseline, _ = evaluate_model(RandomEncoder(), sets, 8)
+    datasets = pair_up(sets, baseline, tuned, seed=0)
+    for name in ("c", "k"):
+        for values in datasets[name]["metrics"].values():
+            assert values["delta"] == values["tuned"] - values["baseline"]
+            assert values["ci_low"] <= values["ci_high"]
+    assert datasets["k"]["metrics"]["v_measure"]["p_value"] is None  # no swap test for cluster ids
+    assert datasets["c"]["metrics"]["accuracy"]["p_value"] is not None

@@ -25,6 +25,9 @@ def _data(kind: str, paths: dict) -> dict:
     source = {"path": str(paths["pairs"]), "columns": columns, "group_column": "topic"}
     if kind == "triplets":
         source = {"path": str(paths["triplets"]), "group_column": "topic"}
+    if kind == "classes":
+        return {"train": {"path": str(paths["classes"]), "columns": {"text": "plain", "label": "topic"}},
+                "test_fraction": 0.3, "dev_fraction": 0}
     return {"train": source}
 
 
@@ -40,11 +43,12 @@ def paths(pairs_csv, scored_csv, labeled_csv, tmp_path):
         writer.writerow(["anchor", "positive", "negative", "topic"])
         for i, (topic, jargon, plain) in enumerate(INCIDENT_ROWS):
             writer.writerow([jargon, plain, INCIDENT_ROWS[same_topic_neighbour(i)][2], topic])
-    return {"pairs": pairs_csv, "scored": scored_csv, "labeled": labeled_csv, "triplets": triplets}
+    return {"pairs": pairs_csv, "scored": scored_csv, "labeled": labeled_csv, "triplets": triplets,
+            "classes": pairs_csv}
 
 
 KIND_OF_LOSS = {"cosine": "scored", "cosent": "scored", "mnrl": "pairs", "contrastive": "labeled",
-                "online_contrastive": "labeled", "triplet": "triplets"}
+                "online_contrastive": "labeled", "triplet": "triplets", "batch_all_triplet": "classes"}
 
 
 def test_every_registered_loss_has_a_test_kind():

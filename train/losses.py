@@ -36,6 +36,9 @@ LOSSES: dict[str, LossSpec] = {
     "online_contrastive": LossSpec(lambda m, c: losses.OnlineContrastiveLoss(m, margin=c.margin), ("labeled",)),
     # (anchor, positive, negative)
     "triplet": LossSpec(lambda m, c: losses.TripletLoss(m, triplet_margin=c.margin), ("triplets",)),
+    # (text, label): triplets are formed inside each batch, so each batch needs several texts of several classes
+    "batch_all_triplet": LossSpec(lambda m, c: losses.BatchAllTripletLoss(m, margin=c.margin), ("classes",),
+                                  BatchSamplers.GROUP_BY_LABEL),
 }
 
 
