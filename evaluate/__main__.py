@@ -1,7 +1,8 @@
 """``python -m evaluate CONFIG_OR_RUN_DIR [key=value ...]``: the untuned baseline against the tuned model.
 
-Reads the run's resolved config and prepared splits, runs the same evaluators on both models, and writes
-``RUN_DIR/eval/report.json`` and ``report.md``; prints the table.
+Reads the run's resolved config and prepared splits, reports leakage, runs the same evaluators on both models, and
+writes ``RUN_DIR/eval/``: ``report.json``, ``report.md``, ``report.html`` and ``details.json``; prints the table.
+``python -m evaluate compare RUN_DIR ...`` prints a leaderboard of runs evaluated on the same data.
 """
 
 from __future__ import annotations

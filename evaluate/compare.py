@@ -41,6 +41,10 @@ def eval_sets(config: RunConfig, prepared: Prepared) -> list[EvalSet]:
             raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
         check_task(item.task, table)
         sets.append(EvalSet(item, table))
+    options = [f"{s.config.name}/{m}" for s in sets for m in EVALUATORS[s.config.task].metrics]
+    if config.evaluate.primary and config.evaluate.primary not in options:  # fail before minutes of encoding
+        raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
+                        f"{did_you_mean(config.evaluate.primary, options)}")
     return sets
 
 
