@@ -157,6 +157,9 @@ class EvalDatasetConfig(Strict):
     source: SourceConfig | None = Field(
         None, description="Evaluate on this source instead of a prepared split (e.g. a general set such as STSb)."
     )
+    ignore_identical_ids: bool = Field(
+        False, description="Retrieval: drop a document whose id equals the query id (BEIR/MTEB, ArguAna-like sets)."
+    )
 
 
 class EvaluateConfig(Strict):

@@ -53,6 +53,21 @@ def read_qrels(path: Path) -> list[tuple[int, str, str, int]]:
     return rows
 
 
+def check_qrels(path: Path, qrels: list, queries: dict[str, dict], corpus: dict[str, str]) -> None:
+    """One error listing every unknown query id, unknown document id and empty query the qrels name."""
+    problems = {
+        "query ids not in queries.jsonl": sorted({q for _, q, _, _ in qrels if q not in queries}),
+        "document ids not in corpus.jsonl": sorted({d for _, _, d, _ in qrels if d not in corpus}),
+        "queries with empty text": sorted({q for _, q, _, _ in qrels
+                                           if q in queries and not str(queries[q].get("text") or "").strip()}),
+    }
+    found = [f"{what} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
+             for what, ids in problems.items() if ids]
+    if found:
+        raise UserError(f"{path} names ids the folder cannot resolve. Fix the qrels or the files:\n  "
+                        + "\n  ".join(found))
+
+
 def read_beir(source: SourceConfig, role: str) -> Table:
     """Every relevant (relevance > 0) qrel as an (anchor, positive) pair; the corpus comes along whole."""
     folder = Path(source.path)
@@ -61,12 +76,11 @@ def read_beir(source: SourceConfig, role: str) -> Table:
     corpus = {doc_id: doc_text(doc) for doc_id, doc in read_jsonl_by_id(folder / "corpus.jsonl").items()}
     queries = read_jsonl_by_id(folder / "queries.jsonl")
     qrels_path = folder / "qrels" / f"{source.split}.tsv"
+    qrels = read_qrels(qrels_path)
+    check_qrels(qrels_path, qrels, queries, corpus)
     columns: dict[str, list[str]] = {"anchor": [], "positive": [], "anchor_id": [], "positive_id": [], "group": []}
     where: list[str] = []
-    for number, query_id, doc_id, relevance in read_qrels(qrels_path):
-        if query_id not in queries or doc_id not in corpus:
-            missing = f"query id '{query_id}'" if query_id not in queries else f"document id '{doc_id}'"
-            raise UserError(f"{qrels_path}, line {number}: {missing} is not in the folder's queries/corpus.")
+    for number, query_id, doc_id, relevance in qrels:
         if relevance <= 0:
             continue
         for key, value in zip(columns, (queries[query_id]["text"], corpus[doc_id], query_id, doc_id, query_id)):

@@ -69,7 +69,8 @@ def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str
     embeddings = cached_embed(model, texts, batch_size, f"{fingerprint}-{precision}", cache_dir, precision)
     log.info("%d distinct texts %s in %.1f s", len(embeddings.index),
              "loaded from the cache" if embeddings.cached else "encoded", embeddings.seconds)
-    results = {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True) for s in sets}
+    results = {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True, s.config.ignore_identical_ids)
+               for s in sets}
     return results, {"seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached,
                      "precision": precision,
                      "embeddings": embeddings}

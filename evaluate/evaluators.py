@@ -23,24 +23,23 @@ from evaluate.embed import embed
 class EvaluatorSpec:
     kinds: tuple[str, ...]  # data kinds it can read, see data.sources.KINDS
     texts: Callable  # (table, full_corpus) -> every text it will look up
-    run: Callable  # (table, embeddings, full_corpus) -> tasks.TaskResult
+    run: Callable  # (table, embeddings, full_corpus, ignore_identical_ids) -> tasks.TaskResult
     metrics: tuple[str, ...]
     main: str  # the metric that decides "better"
 
 
+# Every run function takes (table, embeddings, full_corpus, ignore_identical_ids); only retrieval uses the last two.
 EVALUATORS: dict[str, EvaluatorSpec] = {
-    "sts": EvaluatorSpec(("scored", "labeled"), lambda t, full: tasks.pair_texts(t),
-                         lambda t, e, full: tasks.run_sts(t, e), tuple(tasks.STS_STATISTICS), main="spearman_cosine"),
+    "sts": EvaluatorSpec(("scored", "labeled"), tasks.pair_texts, tasks.run_sts, tuple(tasks.STS_STATISTICS),
+                         main="spearman_cosine"),
     "retrieval": EvaluatorSpec(("pairs", "triplets", "labeled"), tasks.retrieval_texts, tasks.run_retrieval,
                                tasks.RETRIEVAL_METRICS, main="ndcg@10"),
-    "pair_classification": EvaluatorSpec(("labeled",), lambda t, full: tasks.pair_texts(t),
-                                         lambda t, e, full: tasks.run_pair_classification(t, e),
+    "pair_classification": EvaluatorSpec(("labeled",), tasks.pair_texts, tasks.run_pair_classification,
                                          tuple(tasks.PAIR_STATISTICS), main="ap"),
-    "classification": EvaluatorSpec(("classes",), lambda t, full: list(t.rows["text"]),
-                                    lambda t, e, full: tasks.run_classification(t, e),
+    "classification": EvaluatorSpec(("classes",), tasks.class_texts, tasks.run_classification,
                                     tuple(tasks.CLASSIFICATION_METRICS), main="accuracy"),
-    "clustering": EvaluatorSpec(("classes",), lambda t, full: list(t.rows["text"]),
-                                lambda t, e, full: tasks.run_clustering(t, e), ("v_measure",), main="v_measure"),
+    "clustering": EvaluatorSpec(("classes",), tasks.class_texts, tasks.run_clustering, ("v_measure",),
+                                main="v_measure"),
 }
 DEFAULT_TASK = {"scored": "sts", "labeled": "pair_classification", "pairs": "retrieval", "triplets": "retrieval",
                 "classes": "classification"}

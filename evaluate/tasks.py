@@ -47,8 +47,12 @@ class TaskResult:
     retrieval: tuple = ()  # retrieval: (queries, corpus, qrels), for the report's per-query view
 
 
-def pair_texts(table: Table) -> list[str]:
+def pair_texts(table: Table, full_corpus: bool = True) -> list[str]:
     return list(table.rows["sentence1"]) + list(table.rows["sentence2"])
+
+
+def class_texts(table: Table, full_corpus: bool = True) -> list[str]:
+    return list(table.rows["text"])
 
 
 def pair_cosines(table: Table, emb: Embeddings) -> np.ndarray:
@@ -61,7 +65,7 @@ def gold_of(table: Table) -> np.ndarray:
     return np.asarray(table.rows[column], dtype=np.float64)
 
 
-def run_sts(table: Table, emb: Embeddings) -> TaskResult:
+def run_sts(table: Table, emb: Embeddings, *options) -> TaskResult:
     cosines, gold = pair_cosines(table, emb).astype(np.float64), gold_of(table)
     metrics = {name: float(fn(cosines, gold)) for name, fn in STS_STATISTICS.items()}
     return TaskResult(metrics, cosines=cosines, gold=gold)
@@ -86,7 +90,7 @@ def best_threshold_f1(cosines: np.ndarray, labels: np.ndarray) -> float:
     return float(f1[cuttable].max()) if labels.sum() else 0.0
 
 
-def run_pair_classification(table: Table, emb: Embeddings) -> TaskResult:
+def run_pair_classification(table: Table, emb: Embeddings, *options) -> TaskResult:
     cosines, gold = pair_cosines(table, emb).astype(np.float64), gold_of(table)
     metrics = {name: float(fn(cosines, gold)) for name, fn in PAIR_STATISTICS.items()}
     return TaskResult(metrics, cosines=cosines, gold=gold)
@@ -145,10 +149,12 @@ def search_vectors(q_ids: list[str], q: np.ndarray, doc_chunks: Iterable[tuple[l
     return run
 
 
-def run_retrieval(table: Table, emb: Embeddings, full_corpus: bool = True) -> TaskResult:
+def run_retrieval(table: Table, emb: Embeddings, full_corpus: bool = True,
+                  ignore_identical_ids: bool = False) -> TaskResult:
     queries, corpus, qrels = retrieval_sets(table, full_corpus)
-    run = search(queries, corpus, emb)
-    scores = evaluate_run(run, qrels, k_values=(1, 10, 100), missing_queries="zero")
+    run = search(queries, corpus, emb, k=TOP_K + int(ignore_identical_ids))  # one spare for the dropped self-match
+    scores = evaluate_run(run, qrels, k_values=(1, 10, 100), missing_queries="zero",
+                          ignore_identical_ids=ignore_identical_ids)
     q_ids = sorted(scores["per_query"])
     per_query = {m: np.array([scores["per_query"][q][m] for q in q_ids]) for m in RETRIEVAL_METRICS}
     return TaskResult({m: float(v.mean()) for m, v in per_query.items()}, per_query=per_query, query_ids=q_ids,
@@ -165,7 +171,7 @@ def class_ids(table: Table) -> np.ndarray:
     return np.array([names.index(label) for label in table.rows["label"]])  # (n_texts,)
 
 
-def run_classification(table: Table, emb: Embeddings, seed: int = 0) -> TaskResult:
+def run_classification(table: Table, emb: Embeddings, *options, seed: int = 0) -> TaskResult:
     """Logistic regression on the embeddings, scored by stratified k-fold cross-validated predictions (k <= 5,
     limited by the smallest class), so every text is predicted by a probe that never saw it."""
     x, y = emb(table.rows["text"]), class_ids(table)  # (n, dim), (n,)
@@ -200,7 +206,7 @@ def _roc_auc(result: TaskResult, idx: np.ndarray) -> float:
     return float(roc_auc_score(np.searchsorted(present, gold), scores, multi_class="ovr", average="macro"))
 
 
-def run_clustering(table: Table, emb: Embeddings, seed: int = 0) -> TaskResult:
+def run_clustering(table: Table, emb: Embeddings, *options, seed: int = 0) -> TaskResult:
     """k-means with k = number of classes (10 restarts), scored by V-measure against the labels."""
     x, y = emb(table.rows["text"]), class_ids(table)
     clusters = KMeans(n_clusters=len(set(y.tolist())), n_init=10, random_state=seed).fit_predict(x)  # (n,)

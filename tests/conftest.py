@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -85,51 +86,39 @@ def same_topic_neighbour(i: int) -> int:
     return i - i % 3 + (i + 1) % 3
 
 
+def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def neighbour_pairs(same: float, neighbour: float) -> list[tuple]:
+    """Each jargon line with its own plain line (``same``) and a same-topic neighbour's (``neighbour``)."""
+    rows = []
+    for i, (topic, jargon, plain) in enumerate(INCIDENT_ROWS):
+        rows.append((jargon, plain, same, topic))
+        rows.append((jargon, INCIDENT_ROWS[same_topic_neighbour(i)][2], neighbour, topic))
+    return rows
+
+
 @pytest.fixture
 def pairs_csv(tmp_path) -> Path:
     """anchor/positive pairs with a topic column (18 rows, 6 topics)."""
-    import csv
-
-    path = tmp_path / "pairs.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["topic", "jargon", "plain"])
-        writer.writerows(INCIDENT_ROWS)
-    return path
+    return write_csv(tmp_path / "pairs.csv", ["topic", "jargon", "plain"], INCIDENT_ROWS)
 
 
 @pytest.fixture
 def scored_csv(tmp_path) -> Path:
     """sentence1/sentence2/score (0-5) pairs: same incident 5, another incident of the same topic 2."""
-    import csv
-
-    path = tmp_path / "scored.csv"
-    rows = []
-    for i, (topic, jargon, plain) in enumerate(INCIDENT_ROWS):
-        rows.append((jargon, plain, 5.0, topic))
-        rows.append((jargon, INCIDENT_ROWS[same_topic_neighbour(i)][2], 2.0, topic))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sentence1", "sentence2", "score", "topic"])
-        writer.writerows(rows)
-    return path
+    return write_csv(tmp_path / "scored.csv", ["sentence1", "sentence2", "score", "topic"], neighbour_pairs(5.0, 2.0))
 
 
 @pytest.fixture
 def labeled_csv(tmp_path) -> Path:
     """sentence1/sentence2/label pairs: a jargon line with its own plain line (1) and a neighbour's (0)."""
-    import csv
-
-    path = tmp_path / "labeled.csv"
-    rows = []
-    for i, (topic, jargon, plain) in enumerate(INCIDENT_ROWS):
-        rows.append((jargon, plain, 1, topic))
-        rows.append((jargon, INCIDENT_ROWS[same_topic_neighbour(i)][2], 0, topic))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sentence1", "sentence2", "label", "topic"])
-        writer.writerows(rows)
-    return path
+    return write_csv(tmp_path / "labeled.csv", ["sentence1", "sentence2", "label", "topic"], neighbour_pairs(1, 0))
 
 
 def tiny_config(tmp_path: Path, model_dir: Path, data: dict, loss: dict, **extra) -> dict:

@@ -136,12 +136,19 @@ def test_beir_folder_gives_relevant_pairs_with_ids(beir_dir):
                             "d3": "vpn connection lost"}
 
 
-def test_beir_qrels_row_with_an_unknown_document_names_file_and_line(beir_dir):
+def test_beir_qrels_naming_unknown_ids_or_empty_queries_list_them_all(beir_dir):
     qrels = beir_dir / "qrels" / "test.tsv"
-    qrels.write_text(qrels.read_text(encoding="utf-8") + "q1\td9\t1\n", encoding="utf-8")
+    qrels.write_text(qrels.read_text(encoding="utf-8") + "q1\td9\t1\nq7\td1\t1\nq1\td8\t1\n", encoding="utf-8")
+    queries = beir_dir / "queries.jsonl"
+    queries.write_text(queries.read_text(encoding="utf-8").replace("my mail is not arriving", " "), encoding="utf-8")
     with pytest.raises(UserError) as info:
         load_table(source(beir_dir, split="test"), "data.test")
-    assert str(info.value) == f"{qrels}, line 5: document id 'd9' is not in the folder's queries/corpus."
+    assert str(info.value) == (
+        f"{qrels} names ids the folder cannot resolve. Fix the qrels or the files:\n"
+        "  query ids not in queries.jsonl (1): q7\n"
+        "  document ids not in corpus.jsonl (2): d8, d9\n"
+        "  queries with empty text (1): q2"
+    )
 
 
 def test_beir_qrels_with_a_trailing_blank_line_loads(beir_dir):

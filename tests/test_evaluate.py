@@ -229,3 +229,13 @@ def test_classification_and_clustering_deltas_carry_intervals(tiny_model_dir):
             assert values["ci_low"] <= values["ci_high"]
     assert datasets["k"]["metrics"]["v_measure"]["p_value"] is None  # no swap test for cluster ids
     assert datasets["c"]["metrics"]["accuracy"]["p_value"] is not None
+
+
+def test_ignore_identical_ids_drops_the_query_itself_from_its_ranking():
+    # ArguAna-like: the query "disk" is also document "q1" in the corpus, and it outranks the relevant "disk mail".
+    rows = {"anchor": ["disk"], "positive": ["disk mail"], "anchor_id": ["q1"], "positive_id": ["d1"], "group": ["q1"]}
+    pairs = Table(rows=Dataset.from_dict(rows), kind="pairs", origin="mem", corpus={"q1": "disk", "d1": "disk mail"})
+    plain = EvalSet(EvalDatasetConfig(name="t", task="retrieval"), pairs)
+    skipping = EvalSet(EvalDatasetConfig(name="t", task="retrieval", ignore_identical_ids=True), pairs)
+    assert evaluate_model(ENCODER, [plain], 8)[0]["t"].metrics["mrr@10"] == pytest.approx(0.5)
+    assert evaluate_model(ENCODER, [skipping], 8)[0]["t"].metrics["mrr@10"] == pytest.approx(1.0)
