@@ -30,7 +30,9 @@ def cached_embed(model, texts: list[str], batch_size: int, fingerprint: str, cac
     unique = list(dict.fromkeys(texts))
     if cache_dir is None:
         return embed(model, unique, batch_size, progress=True, precision=precision)
-    path = Path(cache_dir).expanduser() / f"{fingerprint[:32]}-{texts_hash(unique)[:32]}.npy"
+    # Hash the whole fingerprint: weights hash, max_seq_length and precision must all change the key.
+    model_key = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    path = Path(cache_dir).expanduser() / f"{model_key}-{texts_hash(unique)[:32]}.npy"
     if path.is_file():
         start = time.perf_counter()
         vectors = np.load(path)

@@ -239,3 +239,17 @@ def test_ignore_identical_ids_drops_the_query_itself_from_its_ranking():
     skipping = EvalSet(EvalDatasetConfig(name="t", task="retrieval", ignore_identical_ids=True), pairs)
     assert evaluate_model(ENCODER, [plain], 8)[0]["t"].metrics["mrr@10"] == pytest.approx(0.5)
     assert evaluate_model(ENCODER, [skipping], 8)[0]["t"].metrics["mrr@10"] == pytest.approx(1.0)
+
+
+def test_embedding_cache_key_covers_the_whole_fingerprint(tmp_path):
+    from evaluate.cache import cached_embed
+
+    texts = ["disk full", "mail down"]
+    weights = "a" * 64
+    first = cached_embed(ENCODER, texts, 8, f"{weights}-256-fp32", tmp_path)
+    again = cached_embed(ENCODER, texts, 8, f"{weights}-256-fp32", tmp_path)
+    other = cached_embed(ENCODER, texts, 8, f"{weights}-256-bf16", tmp_path)  # same weights, other precision
+    shorter = cached_embed(ENCODER, texts, 8, f"{weights}-128-fp32", tmp_path)  # same weights, other length
+    assert not first.cached and again.cached
+    assert not other.cached and not shorter.cached
+    assert len(list(tmp_path.glob("*.npy"))) == 3
