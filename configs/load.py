@@ -21,14 +21,20 @@ def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"Override '{item}' is not key=value. Example: train.epochs=2")
-        parsed.append((key.split("."), yaml.safe_load(value) if value != "" else None))
+        try:
+            parsed.append((key.split("."), yaml.safe_load(value) if value != "" else None))
+        except yaml.YAMLError:
+            raise UserError(f"Override '{item}': the value is not valid YAML. Quote text, e.g. key='a: b'.") from None
     return parsed
 
 
 def apply_override(raw: dict, keys: list[str], value: Any) -> None:
     """Set ``raw[k1][k2]... = value``, creating sections that the YAML left out."""
     node = raw
-    for key in keys[:-1]:
+    for depth, key in enumerate(keys[:-1]):
+        if isinstance(node.get(key), list):
+            raise UserError(f"Override '{'.'.join(keys)}': '{'.'.join(keys[:depth + 1])}' is a list; give the whole "
+                            "list, e.g. evaluate.datasets='[{name: test, task: sts}]'.")
         if not isinstance(node.get(key), dict):
             node[key] = {}
         node = node[key]

@@ -82,6 +82,8 @@ def write_resolved(config: RunConfig) -> Path:
 
 def load_run(config_or_run: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The resolved config of a trained run: from a run folder, or from the run_dir a YAML names."""
+    if Path(config_or_run).is_dir():  # a run folder is where it is now, wherever it was trained
+        overrides = [f"run_dir={config_or_run}", *overrides]
     given = load_config(config_or_run, overrides)
     resolved = Path(given.run_dir) / RESOLVED_NAME
     if not resolved.is_file():

@@ -52,7 +52,8 @@ class SourceConfig(Strict):
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Canonical column -> column in the source, e.g. {anchor: question, positive: answer}. "
-        "Canonical sets: sentence1, sentence2, score | anchor, positive[, negative] | sentence1, sentence2, label.",
+        "Canonical sets: sentence1, sentence2, score | anchor, positive[, negative] | sentence1, sentence2, label | "
+        "text, label.",
     )
     score_range: tuple[float, float] | None = Field(
         None, description="Raw range of 'score', rescaled to 0..1 (STSb: [0, 5]); empty means already 0..1."

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from datasets import Dataset
-
 from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.sources import Table
@@ -86,9 +84,3 @@ def _classes(table: Table, source: SourceConfig | None, values: list) -> list[st
         if value is None or not str(value).strip():
             raise UserError(f"{where(table, source, index, 'label')}: expected a class name, got {value!r}.")
     return [str(v).strip() for v in values]
-
-
-def check_dataset(rows: Dataset, origin: str) -> None:
-    """Reject a split left empty by a split fraction or a filter."""
-    if len(rows) == 0:
-        raise UserError(f"{origin}: the split is empty. Lower the fraction that made it or add data.")

@@ -12,7 +12,7 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.runs import atomic_dir
 from configs.schema import RunConfig, SourceConfig
-from data.checks import check_dataset, check_table
+from data.checks import check_table
 from data.sources import Table, read_source
 from data.splits import grouped_split, shared_texts
 
@@ -45,10 +45,7 @@ def prepare(config: RunConfig) -> Prepared:
     if dev is None and data.dev_fraction > 0:
         kept, held = grouped_split(train.rows, data.dev_fraction, config.seed + 1)
         train, dev = _with_rows(train, kept), _with_rows(train, held, suffix=" (dev split)")
-    prepared = Prepared(train=train, test=test, dev=dev)
-    for name, table in prepared.splits().items():
-        check_dataset(table.rows, f"{table.origin} [{name}]")
-    return prepared
+    return Prepared(train=train, test=test, dev=dev)
 
 
 def _with_rows(table: Table, rows: Dataset, suffix: str = "") -> Table:

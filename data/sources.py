@@ -98,9 +98,9 @@ def _read_frame(source: SourceConfig, fmt: str, role: str) -> pd.DataFrame:
         if fmt == "parquet":
             frame = pd.read_parquet(path)
             return frame.assign(__where__=[f"row {i + 1}" for i in range(len(frame))])
+        return _read_jsonl(path)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
         raise UserError(f"{path}: cannot be read as {fmt}: {err}") from None
-    return _read_jsonl(path)
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -110,10 +110,14 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise UserError(f"{path}, line {number}: not valid JSON ({err.msg}). Each line must be one object.") \
                     from None
+            if not isinstance(record, dict):
+                raise UserError(f"{path}, line {number}: expected a JSON object ({{\"column\": value, ...}}), "
+                                f"got {type(record).__name__}.")
+            records.append(record)
             where.append(f"row {len(records)} (line {number})")
     return pd.DataFrame.from_records(records).assign(__where__=where)
 

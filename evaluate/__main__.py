@@ -13,7 +13,7 @@ from pathlib import Path
 
 from configs.cli import parse, run
 from configs.errors import UserError
-from configs.runs import load_run, sha256_file
+from configs.runs import load_run
 from data.prepare import load_prepared
 from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
 from evaluate.details import build_details
@@ -21,7 +21,7 @@ from evaluate.embed import resolve_precision
 from evaluate.leaderboard import compare_main
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
-from train.model import load_model
+from train.model import load_model, weights_hash
 
 log = logging.getLogger("evaluate")
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache,
                                             precision)
     tuned_model, _ = load_model(config.model, path=final)
-    fingerprint = f"{sha256_file(final / 'model.safetensors')}-{tuned_model.max_seq_length}"
+    fingerprint = f"{weights_hash(final)}-{tuned_model.max_seq_length}"
     tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache, precision)
     # 3. Pair up with confidence intervals and p-values, decide, write, show.
     datasets = pair_up(sets, baseline, tuned, seed=config.evaluate.seed)

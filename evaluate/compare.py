@@ -41,15 +41,12 @@ def eval_sets(config: RunConfig, prepared: Prepared) -> list[EvalSet]:
             raise UserError(f"evaluate.datasets[{item.name}]: the run has no {item.split} split.")
         check_task(item.task, table)
         sets.append(EvalSet(item, table))
-    options = [f"{s.config.name}/{m}" for s in sets for m in EVALUATORS[s.config.task].metrics]
-    if config.evaluate.primary and config.evaluate.primary not in options:  # fail before minutes of encoding
-        raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
-                        f"{did_you_mean(config.evaluate.primary, options)}")
+    check_primary(config, [(s.config.name, s.config.task) for s in sets])
     return sets
 
 
 def check_tasks_fit(config: RunConfig, prepared: Prepared) -> None:
-    """Fail before training when an evaluation task cannot read the split it is given."""
+    """Fail before training when an evaluation task cannot read its split, or ``evaluate.primary`` names nothing."""
     for item in config.evaluate.datasets:
         table = getattr(prepared, item.split) if item.source is None else None
         if item.source is None and table is None:
@@ -58,6 +55,17 @@ def check_tasks_fit(config: RunConfig, prepared: Prepared) -> None:
             fitting = [t for t, spec in EVALUATORS.items() if table.kind in spec.kinds]
             raise UserError(f"evaluate.datasets[{item.name}]: task '{item.task}' cannot read the {item.split} split "
                             f"({', '.join(KINDS[table.kind])}). Tasks that can: {', '.join(fitting)}.")
+        if table is not None:
+            check_task(item.task, table)
+    wanted = config.evaluate.datasets or (EvalDatasetConfig(name="test", task=DEFAULT_TASK[prepared.test.kind]),)
+    check_primary(config, [(d.name, d.task) for d in wanted])
+
+
+def check_primary(config: RunConfig, named_tasks: list[tuple[str, str]]) -> None:
+    options = [f"{name}/{m}" for name, task in named_tasks for m in EVALUATORS[task].metrics]
+    if config.evaluate.primary and config.evaluate.primary not in options:  # fail before minutes of encoding
+        raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
+                        f"{did_you_mean(config.evaluate.primary, options)}")
 
 
 def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str = "",
@@ -76,7 +84,7 @@ def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str
                      "embeddings": embeddings}
 
 
-def delta_stats(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
+def metric_delta(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
     """Paired bootstrap CI and randomization p-value of one metric's delta, over queries, pairs or texts."""
     if task == "retrieval":
         if base.query_ids != tuned.query_ids:
@@ -127,7 +135,7 @@ def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> 
         metrics = {}
         for metric in EVALUATORS[task].metrics:
             b, t = baseline[name].metrics[metric], tuned[name].metrics[metric]
-            stats = delta_stats(task, metric, baseline[name], tuned[name], seed)
+            stats = metric_delta(task, metric, baseline[name], tuned[name], seed)
             p_value = None if np.isnan(stats.p_value) else stats.p_value  # JSON has no NaN
             metrics[metric] = {"baseline": b, "tuned": t, "delta": t - b, "ci_low": stats.ci_low,
                                "ci_high": stats.ci_high, "p_value": p_value, "significant": stats.significant,

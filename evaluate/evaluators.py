@@ -8,6 +8,7 @@ report computes it.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,12 +51,29 @@ def text_id(text: str) -> str:
 
 
 def check_task(task: str, table: Table) -> EvaluatorSpec:
+    """The task's spec, or an error when it cannot read the table or the table has too little to measure."""
     spec = EVALUATORS[task]
     if table.kind not in spec.kinds:
         have = ", ".join(KINDS[table.kind])
         raise UserError(f"evaluator '{task}' cannot read {table.origin} ({have}). Evaluators that can: "
                         f"{', '.join(t for t, s in EVALUATORS.items() if table.kind in s.kinds)}.")
+    units = count_units(task, table)
+    if units < 2:
+        raise UserError(f"evaluator '{task}' on {table.origin}: {units} {UNIT_NAMES[task]} to measure; at least 2 "
+                        "are needed (a correlation, a ranking or an interval needs more than one).")
     return spec
+
+
+UNIT_NAMES = {"sts": "pairs", "pair_classification": "pairs", "retrieval": "queries with a relevant document",
+              "classification": "texts in the smallest class", "clustering": "texts"}
+
+
+def count_units(task: str, table: Table) -> int:
+    if task == "retrieval":
+        return len(tasks.retrieval_sets(table, full_corpus=False)[0])
+    if task == "classification":
+        return min(Counter(table.rows["label"]).values())
+    return len(table.rows)
 
 
 class TaskEvaluator(BaseEvaluator):

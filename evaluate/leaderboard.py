@@ -20,6 +20,9 @@ def check_same_data(reports: dict[str, dict]) -> None:
     first_run, first = next(iter(reports.items()))
     expected = {name: info.get("fingerprint") for name, info in first["datasets"].items()}
     for run_dir, report in reports.items():
+        if report["base_model"] != first["base_model"]:
+            raise UserError(f"{run_dir} tunes {report['base_model']}, {first_run} tunes {first['base_model']}: "
+                            "one leaderboard needs one baseline.")
         got = {name: info.get("fingerprint") for name, info in report["datasets"].items()}
         if got != expected:
             differing = sorted(n for n in set(got) | set(expected) if got.get(n) != expected.get(n))

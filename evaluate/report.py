@@ -54,8 +54,9 @@ def report_markdown(report: dict) -> str:
         "",
         markdown_table(report["datasets"]),
         "",
-        "Intervals: paired bootstrap over queries (retrieval) or pairs (sts, pair classification); p: paired "
-        "randomization test. Significant: p < 0.05 and the interval excludes 0.",
+        "Intervals: paired bootstrap over queries (retrieval), pairs (sts, pair classification) or texts "
+        "(classification, clustering); p: paired randomization test. Significant: p < 0.05 and the interval excludes "
+        "0; clustering has no p (cluster ids of two models cannot be swapped) and is judged by its interval.",
         "",
         f"Encoding: {timing}.",
         "",

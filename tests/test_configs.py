@@ -184,3 +184,14 @@ def test_readme_config_table_is_generated_from_the_schema():
         "README.md's config table is out of date: regenerate it with `python -m configs --markdown` "
         "and paste the output between the config-table markers"
     )
+
+
+def test_override_with_invalid_yaml_or_into_a_list_is_a_clear_error(tmp_path):
+    from configs.errors import UserError
+    from configs.load import apply_override, parse_overrides
+
+    with pytest.raises(UserError, match=r"Override 'train.epochs=\[1,': the value is not valid YAML"):
+        parse_overrides(["train.epochs=[1,"])
+    raw = {"evaluate": {"datasets": [{"name": "t", "task": "sts"}]}}
+    with pytest.raises(UserError, match=r"'evaluate.datasets' is a list; give the whole list"):
+        apply_override(raw, ["evaluate", "datasets", "0", "split"], "dev")

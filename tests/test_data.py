@@ -366,3 +366,14 @@ def test_text_and_class_label_form_the_classes_kind_and_class_names_must_not_be_
     with pytest.raises(UserError, match=r"roles.csv, row 2 \(line 3\), column 'role' \(used as label\): expected a "
                                         r"class name"):
         load_table(SourceConfig(path=str(path), columns={"text": "resume", "label": "role"}), "data.train")
+
+
+def test_jsonl_line_that_is_not_an_object_names_its_line(tmp_path):
+    from configs.errors import UserError
+    from configs.schema import SourceConfig
+    from data.prepare import load_table
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"anchor": "disk full", "positive": "site down"}\n"just text"\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"pairs.jsonl, line 2: expected a JSON object .* got str"):
+        load_table(SourceConfig(path=str(path)), "data.train")

@@ -253,3 +253,13 @@ def test_embedding_cache_key_covers_the_whole_fingerprint(tmp_path):
     assert not first.cached and again.cached
     assert not other.cached and not shorter.cached
     assert len(list(tmp_path.glob("*.npy"))) == 3
+
+
+def test_an_evaluation_set_with_a_single_unit_is_refused_before_any_encoding():
+    from configs.errors import UserError
+
+    with pytest.raises(UserError, match=r"evaluator 'sts' on mem: 1 pairs to measure; at least 2"):
+        TaskEvaluator("sts", table("scored", sentence1=["a"], sentence2=["b"], score=[1.0]), "x", 8)
+    no_positive = table("labeled", sentence1=["a", "b"], sentence2=["c", "d"], label=[0, 0])
+    with pytest.raises(UserError, match=r"0 queries with a relevant document"):
+        TaskEvaluator("retrieval", no_positive, "x", 8)

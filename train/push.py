@@ -45,6 +45,11 @@ def assemble(config: RunConfig, out: Path) -> None:
 
 
 def push_local(config: RunConfig, target: Path) -> None:
+    """Replace ``target`` atomically; refuse to replace a folder that is not an earlier publish."""
+    target = target.expanduser().resolve()
+    if target.exists() and any(target.iterdir()) and not (target / "embtune_config.yaml").is_file():
+        raise UserError(f"push.local_dir {target} exists and is not an earlier embtune publish: it would be replaced. "
+                        "Choose a new or empty folder.")
     with atomic_dir(target) as tmp:
         assemble(config, tmp)
     log.info("published to %s", target)
