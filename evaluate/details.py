@@ -62,12 +62,23 @@ def embedding_map(texts: list[str], labels: list[str], base: Embeddings, tuned: 
     rng = np.random.default_rng(seed)
     keep = sorted(rng.choice(len(texts), size=min(MAX_POINTS, len(texts)), replace=False))
     texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    points = {}
+    points, method = {}, "PCA"
     for name, emb in (("baseline", base), ("tuned", tuned)):
-        vectors = emb(texts)  # (n_points, dim)
-        flat = PCA(n_components=2, random_state=seed).fit_transform(vectors) if len(texts) > 2 else vectors[:, :2]
+        flat, method = project(emb(texts), seed)  # (n_points, 2)
         points[name] = [[round(float(x), 4), round(float(y), 4)] for x, y in flat]
-    return {**points, "labels": labels, "texts": texts, "method": "PCA"}
+    return {**points, "labels": labels, "texts": texts, "method": method}
+
+
+def project(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D coordinates: UMAP when umap-learn is installed (and there are enough points), else PCA."""
+    if len(vectors) <= 2:
+        return vectors[:, :2], "PCA"
+    try:
+        import umap
+    except ImportError:
+        return PCA(n_components=2, random_state=seed).fit_transform(vectors), "PCA"
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed)
+    return reducer.fit_transform(vectors), "UMAP"
 
 
 def map_inputs(task: str, table, base: TaskResult) -> tuple[list[str], list[str]]:
