@@ -74,10 +74,10 @@ def project(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     if len(vectors) <= 2:
         return vectors[:, :2], "PCA"
     try:
-        import umap
-    except ImportError:
+        from umap import UMAP
+    except ImportError:  # umap-learn is optional
         return PCA(n_components=2, random_state=seed).fit_transform(vectors), "PCA"
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed)
+    reducer = UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed)
     return reducer.fit_transform(vectors), "UMAP"
 
 
