@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from configs.errors import UserError, did_you_mean
-from configs.schema import LOSS_NAMES, RunConfig
+from configs.schema import LOSS_NAMES, LossConfig, RunConfig
 
 RESOLVED_NAME = "config.resolved.yaml"
 
@@ -99,10 +99,6 @@ def _fields_at(model: type[BaseModel], loc: list[str], raw: dict) -> list[str]:
 
 
 def _model_in(annotation: Any, raw: dict, part: str) -> type[BaseModel] | None:
-    from typing import get_args
-
-    from configs.schema import LossConfig
-
     if part == "loss":
         name = (raw.get("loss") or {}).get("name")
         for cls in get_args(get_args(LossConfig)[0]):

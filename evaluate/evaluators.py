@@ -7,7 +7,6 @@ report computes it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,10 +43,6 @@ EVALUATORS: dict[str, EvaluatorSpec] = {
 }
 DEFAULT_TASK = {"scored": "sts", "labeled": "pair_classification", "pairs": "retrieval", "triplets": "retrieval",
                 "classes": "classification"}
-
-
-def text_id(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def check_task(task: str, table: Table) -> EvaluatorSpec:

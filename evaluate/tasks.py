@@ -14,6 +14,7 @@ can recompute them; per-query metrics keep each query's value.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -96,6 +97,11 @@ def run_pair_classification(table: Table, emb: Embeddings, *options) -> TaskResu
     return TaskResult(metrics, cosines=cosines, gold=gold)
 
 
+def text_id(text: str) -> str:
+    """A stable id for a text that has none of its own (non-BEIR data)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
 def retrieval_sets(table: Table, full_corpus: bool) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
     """(queries, corpus, qrels) from pair rows; BEIR ids are kept, other texts get content ids.
 
@@ -103,8 +109,6 @@ def retrieval_sets(table: Table, full_corpus: bool) -> tuple[dict[str, str], dic
     labeled: each sentence1 is a query, sentence2 with label 1 is relevant, label 0 joins the corpus.
     With ``full_corpus`` a source's own corpus (BEIR) is searched too, as the standard benchmarks do.
     """
-    from evaluate.evaluators import text_id
-
     rows, labeled = table.rows, table.kind == "labeled"
     q_col, d_col = ("sentence1", "sentence2") if labeled else ("anchor", "positive")
     q_ids = rows["anchor_id"] if "anchor_id" in rows.column_names else [text_id(t) for t in rows[q_col]]
