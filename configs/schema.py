@@ -73,57 +73,128 @@ class SourceConfig(Strict):
         return value
 
 
+class HardNegativesConfig(Strict):
+    num_negatives: int = Field(3, ge=1, le=50, description="Mined negatives per (anchor, positive) pair.")
+    range_min: int = Field(
+        10, ge=0, description="Skip this many most-similar candidates (the likeliest unlabelled positives)."
+    )
+    range_max: int | None = Field(100, ge=1, description="Consider only this many most-similar candidates.")
+    relative_margin: float | None = Field(
+        0.05, ge=0, lt=1,
+        description="Drop a candidate scoring above (1 - margin) x the positive's score (a probable false negative).",
+    )
+    absolute_margin: float | None = Field(
+        None, ge=0, description="Drop a candidate scoring above the positive's score minus this margin."
+    )
+    max_score: float | None = Field(None, description="Drop any candidate whose similarity exceeds this.")
+    sampling: Literal["top", "random"] = Field(
+        "top", description="Take the hardest candidates that survive the guards, or a random sample of them."
+    )
+    model: str | None = Field(
+        None, description="Model that scores candidates: empty uses the base model; or a local model folder."
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per encoding batch while mining.")
+
+
 class DataConfig(Strict):
     train: SourceConfig = Field(description="Training data.")
     dev: SourceConfig | None = Field(None, description="Dev data for evaluation during training; empty splits it.")
     test: SourceConfig | None = Field(None, description="Held-out test data; empty splits it from 'train'.")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of groups held out as test when splitting.")
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of groups held out as dev when splitting.")
+    hard_negatives: HardNegativesConfig | None = Field(
+        None,
+        description="Mine hard negatives for (anchor, positive) training pairs with the library's "
+        "util.mine_hard_negatives; candidates come from the training corpus only, never dev or test.",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------ loss
-class CosineLoss(Strict):
+class LossBase(Strict):
+    matryoshka_dims: tuple[int, ...] | None = Field(
+        None,
+        description="Wrap the loss in MatryoshkaLoss at these embedding sizes, largest first, e.g. [384, 256, 128, 64].",
+    )
+
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _descending(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or any(d < 1 for d in value) or list(value) != sorted(set(value))[::-1]):
+            raise ValueError(f"matryoshka_dims must be distinct positive sizes, largest first; got {list(value)}")
+        return value
+
+
+class CosineLoss(LossBase):
     name: Literal["cosine"] = Field(description="CosineSimilarityLoss: MSE between cosine and a 0..1 score.")
 
 
-class CoSENTLoss(Strict):
+class CoSENTLoss(LossBase):
     name: Literal["cosent"] = Field(description="CoSENTLoss: ranks pairs by their score.")
     scale: float = Field(20.0, gt=0, description="Inverse temperature of the pairwise ranking.")
 
 
-class MNRLoss(Strict):
+class MNRLoss(LossBase):
     name: Literal["mnrl"] = Field(description="MultipleNegativesRankingLoss with in-batch negatives.")
     scale: float = Field(20.0, gt=0, description="Inverse temperature of the softmax over candidates.")
 
 
-class ContrastiveLoss(Strict):
+class ContrastiveLoss(LossBase):
     name: Literal["contrastive"] = Field(description="ContrastiveLoss on pairs labelled 1 (similar) or 0.")
     margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
 
 
-class OnlineContrastiveLoss(Strict):
+class OnlineContrastiveLoss(LossBase):
     name: Literal["online_contrastive"] = Field(description="OnlineContrastiveLoss: contrastive on hard pairs only.")
     margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
 
 
-class BatchAllTripletLoss(Strict):
+class BatchAllTripletLoss(LossBase):
     name: Literal["batch_all_triplet"] = Field(
         description="BatchAllTripletLoss on (text, label): every valid triplet in a batch, classes from the labels."
     )
     margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
 
 
-class TripletLoss(Strict):
+class TripletLoss(LossBase):
     name: Literal["triplet"] = Field(description="TripletLoss on (anchor, positive, negative).")
     margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
 
 
+class AnglELoss(LossBase):
+    name: Literal["angle"] = Field(description="AnglELoss: CoSENT on angle differences (scored pairs).")
+    scale: float = Field(20.0, gt=0, description="Inverse temperature of the pairwise ranking.")
+
+
+class CachedMNRLoss(LossBase):
+    name: Literal["cached_mnrl"] = Field(
+        description="CachedMultipleNegativesRankingLoss: MNRL with a large batch in bounded memory (GradCache)."
+    )
+    scale: float = Field(20.0, gt=0, description="Inverse temperature of the softmax over candidates.")
+    mini_batch_size: int = Field(32, ge=1, description="Texts per forward pass; memory depends on this, not the batch.")
+
+
+class GISTLoss(LossBase):
+    name: Literal["gist"] = Field(
+        description="GISTEmbedLoss: in-batch negatives that a frozen guide model scores above the positive are ignored."
+    )
+    temperature: float = Field(0.01, gt=0, description="Softmax temperature.")
+    guide: str | None = Field(None, description="Guide model: empty uses a frozen copy of the base model; or a folder.")
+    margin: float = Field(0.0, description="Absolute margin: also ignore negatives the guide scores above positive - m.")
+
+
+class CachedGISTLoss(GISTLoss):
+    name: Literal["cached_gist"] = Field(description="CachedGISTEmbedLoss: GIST with a large batch in bounded memory.")
+    mini_batch_size: int = Field(32, ge=1, description="Texts per forward pass; memory depends on this, not the batch.")
+
+
 LossConfig = Annotated[
-    CosineLoss | CoSENTLoss | MNRLoss | ContrastiveLoss | OnlineContrastiveLoss | TripletLoss | BatchAllTripletLoss,
+    CosineLoss | CoSENTLoss | AnglELoss | MNRLoss | CachedMNRLoss | GISTLoss | CachedGISTLoss | ContrastiveLoss
+    | OnlineContrastiveLoss | TripletLoss | BatchAllTripletLoss,
     Field(discriminator="name"),
 ]
 LOSS_NAMES: tuple[str, ...] = (
-    "cosine", "cosent", "mnrl", "contrastive", "online_contrastive", "triplet", "batch_all_triplet"
+    "cosine", "cosent", "angle", "mnrl", "cached_mnrl", "gist", "cached_gist", "contrastive", "online_contrastive",
+    "triplet", "batch_all_triplet",
 )
 
 
@@ -143,6 +214,26 @@ class TrainConfig(Strict):
     )
     logging_steps: int = Field(10, ge=1, description="Log the loss every N steps.")
     dataloader_workers: int = Field(0, ge=0, description="Data loader worker processes.")
+    save_steps: int | None = Field(
+        None, ge=1, description="Write a resumable checkpoint every N steps (model, optimizer, scheduler, RNG); "
+        "empty: every eval_steps with select_best, else none."
+    )
+    save_total_limit: int | None = Field(2, ge=1, description="Keep at most this many checkpoints (plus the best).")
+    resume: Literal["auto", "never"] = Field(
+        "auto", description="'auto': continue from the newest complete checkpoint in run_dir; 'never': refuse to "
+        "start where checkpoints exist."
+    )
+    prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Prompt per training column, e.g. {anchor: 'query: ', positive: 'passage: '}; evaluation "
+        "encodes queries with the anchor's prompt and documents with the positive's.",
+    )
+    select_best: bool = Field(
+        False, description="Evaluate on dev every eval_steps and keep the best checkpoint (dev primary metric) as final/."
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many dev evaluations without improvement (needs a dev split)."
+    )
 
 
 # -------------------------------------------------------------------------------------------------------- evaluate
@@ -179,6 +270,9 @@ class EvaluateConfig(Strict):
     )
     primary: str | None = Field(
         None, description="'dataset/metric' whose delta decides 'better'; empty: the first dataset's main metric."
+    )
+    truncate_dims: tuple[int, ...] = Field(
+        (), description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128]."
     )
 
 

@@ -9,6 +9,7 @@ Canonical column sets (the *kind* of a dataset) are what losses and evaluators d
 | pairs    | anchor, positive                 | none                       |
 | triplets | anchor, positive, negative       | none                       |
 | classes  | text, label                      | str, the class of the text |
+| tuples   | anchor, positive, negative_1..n  | none (mined hard negatives)|
 """
 
 from __future__ import annotations
@@ -29,8 +30,23 @@ KINDS: dict[str, tuple[str, ...]] = {
     "pairs": ("anchor", "positive"),
     "triplets": ("anchor", "positive", "negative"),
     "classes": ("text", "label"),
+    # anchor, positive and n >= 1 negatives named negative_1 ... negative_n (what hard-negative mining writes)
+    "tuples": ("anchor", "positive", "negative_1"),
 }
 CANONICAL = ("sentence1", "sentence2", "score", "label", "anchor", "positive", "negative", "text")
+
+
+def negative_columns(columns) -> list[str]:
+    """``negative_1 ... negative_n`` among ``columns``, in numeric order."""
+    found = [c for c in columns if c.startswith("negative_") and c.removeprefix("negative_").isdigit()]
+    return sorted(found, key=lambda c: int(c.removeprefix("negative_")))
+
+
+def kind_columns(kind: str, columns) -> list[str]:
+    """The canonical columns of ``kind`` present in a table, in the order losses read them (label last)."""
+    if kind == "tuples":
+        return ["anchor", "positive", *negative_columns(columns)]
+    return list(KINDS[kind])
 ID_COLUMNS = ("anchor_id", "positive_id")  # kept when a source has them (BEIR), so retrieval uses real ids
 
 
@@ -165,6 +181,12 @@ def _require_columns(frame: pd.DataFrame, needed: list[str], source: SourceConfi
 def kind_of(columns, role: str) -> str:
     """Which canonical set the columns form; an error naming the sets when they form none."""
     present = {c for c in columns if c in CANONICAL}
+    negatives = negative_columns(columns)
+    if present == {"anchor", "positive"} and negatives:
+        if negatives != [f"negative_{i}" for i in range(1, len(negatives) + 1)]:
+            raise UserError(f"{role}: negative columns must be numbered negative_1 ... negative_n without gaps; "
+                            f"got {', '.join(negatives)}.")
+        return "tuples"
     for kind in ("triplets", "scored", "labeled", "pairs", "classes"):
         if set(KINDS[kind]) == present:
             return kind

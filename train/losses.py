@@ -10,7 +10,7 @@ from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer import losses
 
 from configs.errors import UserError
-from data.sources import KINDS
+from data.sources import KINDS, kind_columns
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def check_fit(loss_name: str, kind: str, origin: str) -> LossSpec:
     return spec
 
 
-def training_columns(kind: str) -> list[str]:
+def training_columns(kind: str, columns) -> list[str]:
     """Columns handed to the trainer, in the order the loss reads them (label last, as sentence-transformers
     expects)."""
-    return list(KINDS[kind])
+    return kind_columns(kind, columns)

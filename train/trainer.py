@@ -55,7 +55,7 @@ def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerT
 
 def trainer_dataset(table: Table) -> Dataset:
     """Only the columns the loss reads, in the order it reads them (the collator passes them positionally)."""
-    rows = table.rows.select_columns(training_columns(table.kind)).flatten_indices()
+    rows = table.rows.select_columns(training_columns(table.kind, table.rows.column_names)).flatten_indices()
     if table.kind == "classes":  # the batch triplet losses compare integer class ids, not names
         ids = {name: i for i, name in enumerate(sorted(set(rows["label"])))}
         rows = rows.remove_columns("label").add_column("label", [ids[name] for name in table.rows["label"]])
