@@ -216,9 +216,12 @@ class TrainConfig(Strict):
     dataloader_workers: int = Field(0, ge=0, description="Data loader worker processes.")
     save_steps: int | None = Field(
         None, ge=1, description="Write a resumable checkpoint every N steps (model, optimizer, scheduler, RNG); "
-        "empty: every eval_steps with select_best, else none."
+        "empty: at every dev evaluation with select_best and eval_steps, else at the end of every epoch."
     )
-    save_total_limit: int | None = Field(2, ge=1, description="Keep at most this many checkpoints (plus the best).")
+    save_total_limit: int = Field(
+        2, ge=2, description="Keep this many newest checkpoints (plus the best); at least 2, so a crash while one is "
+        "written always leaves a complete one."
+    )
     resume: Literal["auto", "never"] = Field(
         "auto", description="'auto': continue from the newest complete checkpoint in run_dir; 'never': refuse to "
         "start where checkpoints exist."

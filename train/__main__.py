@@ -1,61 +1,130 @@
 """``python -m train CONFIG [key=value ...]`` (also ``accelerate launch -m train`` / ``torchrun -m train``).
 
 Prepares the data (exactly as ``python -m data``), fine-tunes the base model with the configured loss through
-``SentenceTransformerTrainer``, evaluates on the dev split while training, and writes ``RUN_DIR/final/`` atomically
-with ``run.json`` (seed, base model revision and weight hash, data fingerprints, library versions, throughput).
+``SentenceTransformerTrainer``, evaluates on the dev split while training, checkpoints as it goes, and writes
+``RUN_DIR/final/`` atomically with ``run.json`` (run id, config hash, base model and final model fingerprints, data
+fingerprints, library versions, throughput, dev history). Run again after a crash or Ctrl-C and it resumes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
 from configs.cli import parse, run
-from configs.runs import atomic_dir, atomic_write_json, is_main_process, library_versions
+from configs.errors import UserError
+from configs.runs import (
+    atomic_dir,
+    atomic_write_json,
+    check_writable,
+    clean_orphans,
+    config_hash,
+    is_main_process,
+    library_versions,
+    move_aside_finished,
+    new_run_id,
+    run_lock,
+)
 from data.__main__ import save_run_data
 from data.prepare import prepare
 from evaluate.compare import check_tasks_fit
+from train.checkpoints import CompletionMarker, DivergenceGuard, Interrupt, checkpoints_dir, resume_point
 from train.losses import check_fit
-from train.model import load_model
+from train.model import load_model, model_fingerprint
 from train.trainer import build_trainer
 
 log = logging.getLogger("train")
 
 
 def main(argv: list[str] | None = None) -> int:
-    # 1. Config and overrides.
+    # 1. Config and overrides; a folder we cannot write fails now, not after hours.
+    argv = sys.argv[1:] if argv is None else argv
     _, config = parse(argv, "python -m train", "Fine-tune a base model on the configured data.")
     run_dir = Path(config.run_dir)
-    # 2. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write.
+    check_writable(run_dir)
+    with run_lock(run_dir):  # a second `python -m train` into this folder refuses while we live
+        return train(config, run_dir, "python -m train " + shlex.join(argv))
+
+
+def train(config, run_dir: Path, command: str) -> int:
+    # 2. The folder: leftovers of a crash go, a finished run moves aside, an interrupted one resumes.
+    if is_main_process():
+        clean_orphans(run_dir)
+        move_aside_finished(run_dir)
+    checkpoint, marker = resume_point(config, "python -m train")
+    run_id = marker["run_id"] if marker else new_run_id()
+    # 3. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write.
     prepared = prepare(config)
     check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
     check_tasks_fit(config, prepared)
     stats = save_run_data(config, prepared)
-    # 3. Base model, verified (bundled weights are hashed against the known release).
+    data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"]
+    if marker and marker.get("data_sha256") not in (None, data_sha):
+        raise UserError(f"The training data changed since the interrupted run in {run_dir} was checkpointed, so "
+                        "resuming would mix two datasets. Restore the data, or start fresh in another run_dir=...")
+    # 4. Base model, verified (bundled files are fingerprinted against the known release).
     model, resolved = load_model(config.model)
-    # 4. Train; the library shows progress and logs dev metrics.
-    trainer = build_trainer(config, model, prepared.train, prepared.dev)
-    result = trainer.train()
-    # 5. Only the main process writes: the final model atomically, then the run's provenance.
+    # 5. Train, checkpointing as we go; resume where an earlier process stopped.
+    interrupt = Interrupt().install()
+    callbacks = [CompletionMarker(run_id, config_hash(config), data_sha), DivergenceGuard(config.train.learning_rate),
+                 interrupt]
+    trainer = build_trainer(config, model, prepared.train, prepared.dev, callbacks)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        interrupt.uninstall()
+    if interrupt.stopped:
+        print(f"Interrupted: checkpoint saved in {checkpoints_dir(config)}. Resume with:\n  {command}",
+              file=sys.stderr)
+        return 130
+    # 6. Only the main process writes: the final model atomically, then the run's record, which makes it finished.
     if is_main_process():
-        with atomic_dir(run_dir / "final") as tmp:
-            trainer.model.save_pretrained(str(tmp))
-        data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"]
-        atomic_write_json(run_dir / "run.json", {
-            "seed": config.seed,
-            "base_model": resolved.base_model,
-            "model_revision": resolved.revision,
-            "weights_sha256": resolved.weights_sha256,
-            "base_fingerprint": resolved.fingerprint,
-            "data_sha256": data_sha,
-            "versions": library_versions(),
-            "train": {**result.metrics, "rows": stats["splits"]["train"]["rows"], "steps": result.global_step},
-            "dev_history": [e for e in trainer.state.log_history if any(k.startswith("eval_") for k in e)],
-        })
-        log.info("final model written to %s", run_dir / "final")
+        write_final(config, trainer, run_dir)
+        atomic_write_json(run_dir / "run.json", run_record(config, trainer, result, resolved, run_id, data_sha, stats))
+        shutil.rmtree(checkpoints_dir(config), ignore_errors=True)  # final/ holds the chosen weights now
+        log.info("final model written to %s (run %s)", run_dir / "final", run_id)
     return 0
+
+
+def write_final(config, trainer, run_dir: Path) -> None:
+    """``final/`` atomically; NaN weights never get there (the divergence guard also checks every step)."""
+    import torch
+
+    if not all(torch.isfinite(p).all() for p in trainer.model.parameters()):
+        raise UserError("The trained weights hold NaN or infinite values; final/ was not written. Lower "
+                        f"train.learning_rate (now {config.train.learning_rate:g}).")
+    with atomic_dir(run_dir / "final") as tmp:
+        trainer.model.save_pretrained(str(tmp))
+
+
+def run_record(config, trainer, result, resolved, run_id: str, data_sha: dict, stats: dict) -> dict:
+    """run.json: what was trained, from what, how, and which weights came out (by fingerprint)."""
+    state = trainer.state
+    best = None
+    if state.best_model_checkpoint:
+        best = {"step": int(state.best_model_checkpoint.rsplit("-", 1)[-1]),
+                "metric": trainer.args.metric_for_best_model, "dev_score": state.best_metric}
+    return {
+        "run_id": run_id,
+        "config_hash": config_hash(config),
+        "final_fingerprint": model_fingerprint(Path(config.run_dir) / "final"),
+        "seed": config.seed,
+        "base_model": resolved.base_model,
+        "model_revision": resolved.revision,
+        "weights_sha256": resolved.weights_sha256,
+        "base_fingerprint": resolved.fingerprint,
+        "data_sha256": data_sha,
+        "versions": library_versions(),
+        "prompts": dict(config.train.prompts),
+        "best_checkpoint": best,
+        "train": {**result.metrics, "rows": stats["splits"]["train"]["rows"], "steps": result.global_step},
+        "dev_history": [e for e in state.log_history if any(k.startswith("eval_") for k in e)],
+        "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in state.log_history if "loss" in e],
+    }
 
 
 if __name__ == "__main__":

@@ -12,21 +12,22 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import EarlyStoppingCallback
 
-from configs.errors import UserError
+from configs.errors import UserError, did_you_mean
 from configs.schema import RunConfig
 from data.sources import Table
-from evaluate.evaluators import DEFAULT_TASK, TaskEvaluator
+from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, TaskEvaluator
 from train.losses import LOSSES, check_fit, training_columns
 
 log = logging.getLogger(__name__)
 
 
-def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerTrainingArguments:
+def training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransformerTrainingArguments:
     t = config.train
     if t.precision == "fp16" and not torch.cuda.is_available():
         raise UserError("train.precision=fp16 needs a CUDA GPU; on CPU use bf16 (if supported) or fp32.")
-    eval_strategy = "no" if not has_dev else ("steps" if t.eval_steps else "epoch")
+    eval_strategy = "no" if dev is None else ("steps" if t.eval_steps else "epoch")
     return SentenceTransformerTrainingArguments(
         output_dir=str(Path(config.run_dir) / "checkpoints"),
         num_train_epochs=t.epochs,
@@ -44,13 +45,37 @@ def training_arguments(config: RunConfig, has_dev: bool) -> SentenceTransformerT
         eval_strategy=eval_strategy,
         eval_steps=t.eval_steps,
         logging_steps=t.logging_steps,
-        save_strategy="no",  # the final model is written once, atomically, by train/__main__.py
+        **saving_arguments(config, dev),
+        prompts=dict(t.prompts) or None,
         report_to="none",
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=t.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
+
+
+def saving_arguments(config: RunConfig, dev: Table | None) -> dict:
+    """Resumable checkpoints in RUN_DIR/checkpoints (every save_steps, else every epoch) and, with select_best,
+    the dev evaluation that picks which checkpoint becomes final/."""
+    t = config.train
+    if (t.select_best or t.early_stopping_patience) and dev is None:
+        raise UserError("train.select_best and train.early_stopping_patience pick checkpoints by their dev score, "
+                        "but this run has no dev split. Set data.dev_fraction (e.g. 0.1) or data.dev.")
+    strategy = "steps" if (t.save_steps or (t.select_best and t.eval_steps)) else "epoch"
+    save_steps = t.save_steps or (t.eval_steps if t.select_best else None)
+    if t.select_best and strategy == "steps":
+        if not t.eval_steps or save_steps % t.eval_steps:
+            raise UserError(f"train.select_best keeps the best evaluated checkpoint, so train.save_steps "
+                            f"({save_steps}) must be a multiple of train.eval_steps ({t.eval_steps}); leave "
+                            "save_steps empty to save at every evaluation.")
+    selecting = bool(t.select_best or t.early_stopping_patience)
+    return {
+        "save_strategy": strategy, "save_steps": save_steps, "save_total_limit": t.save_total_limit,
+        "load_best_model_at_end": selecting,
+        "metric_for_best_model": f"eval_dev_{EVALUATORS[DEFAULT_TASK[dev.kind]].main}" if selecting else None,
+        "greater_is_better": True if selecting else None,
+    }
 
 
 def trainer_dataset(table: Table) -> Dataset:
@@ -62,8 +87,19 @@ def trainer_dataset(table: Table) -> Dataset:
     return rows
 
 
-def build_trainer(config: RunConfig, model, train: Table, dev: Table | None) -> SentenceTransformerTrainer:
+def check_prompts(config: RunConfig, train: Table) -> None:
+    """Prompts must name columns the training data has (a typo would silently train without the prompt)."""
+    columns = training_columns(train.kind, train.rows.column_names)
+    for column in config.train.prompts:
+        if column not in columns:
+            raise UserError(f"train.prompts names column '{column}', but data.train ({train.origin}) gives the loss "
+                            f"{', '.join(columns)}.{did_you_mean(column, columns)}")
+
+
+def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
+                  callbacks: list | tuple = ()) -> SentenceTransformerTrainer:
     """Trainer with the configured loss and, when there is a dev split, the matching evaluator."""
+    check_prompts(config, train)
     spec = check_fit(config.loss.name, train.kind, f"data.train ({train.origin})")
     evaluator = None
     if dev is not None:
@@ -71,8 +107,14 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None) -> 
         evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False)
     return SentenceTransformerTrainer(
         model=model,
-        args=training_arguments(config, dev is not None),
+        args=training_arguments(config, dev),
         train_dataset=trainer_dataset(train),
         loss=spec.build(model, config.loss),
         evaluator=evaluator,
+        callbacks=[*callbacks, *early_stopping(config)],
     )
+
+
+def early_stopping(config: RunConfig) -> list:
+    patience = config.train.early_stopping_patience
+    return [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
