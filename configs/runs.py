@@ -81,6 +81,8 @@ def write_resolved(config: RunConfig) -> Path:
     """Write ``config.resolved.yaml`` (headed by its config hash) and ``versions.json`` (main process only)."""
     run_dir = Path(config.run_dir)
     if is_main_process():
+        if _finished_hash(run_dir) not in (None, config_hash(config)):  # `python -m data` with other settings
+            move_aside_finished(run_dir)
         header = f"# config_hash: {config_hash(config)}\n"
         atomic_write_text(run_dir / RESOLVED_NAME, header + dump_config(config))
         atomic_write_json(run_dir / "versions.json", library_versions())
@@ -206,15 +208,25 @@ def clean_orphans(run_dir: Path) -> None:
             shutil.rmtree(item) if item.is_dir() else item.unlink()
 
 
-def move_aside_finished(run_dir: Path) -> Path | None:
-    """Move a finished run's parts into ``run_dir/previous/RUN_ID`` so a new run never mixes with them."""
+def _finished_hash(run_dir: Path) -> str | None:
+    """The config hash of the finished run in ``run_dir`` ('' if unreadable), or None when there is none."""
     info = run_dir / "run.json"
     if not info.is_file():
         return None
-    try:
+    with contextlib.suppress(ValueError, OSError):
+        return json.loads(info.read_text()).get("config_hash") or ""
+    return ""
+
+
+def move_aside_finished(run_dir: Path) -> Path | None:
+    """Move a finished run's parts (or a final/ whose run.json a crash never wrote) into ``run_dir/previous/RUN_ID``,
+    so a new run never mixes with them."""
+    info = run_dir / "run.json"
+    if not info.is_file() and not (run_dir / "final").exists():
+        return None
+    old_id = "unfinished"
+    with contextlib.suppress(ValueError, OSError):
         old_id = json.loads(info.read_text()).get("run_id") or "unknown"
-    except ValueError:
-        old_id = "unreadable"
     target = run_dir / "previous" / f"{old_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     target.mkdir(parents=True)
     for name in FINISHED_PARTS:

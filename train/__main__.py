@@ -24,7 +24,6 @@ from configs.runs import (
     clean_orphans,
     config_hash,
     is_main_process,
-    library_versions,
     move_aside_finished,
     new_run_id,
     run_lock,
@@ -34,7 +33,8 @@ from data.prepare import prepare
 from evaluate.compare import check_tasks_fit
 from train.checkpoints import CompletionMarker, DivergenceGuard, Interrupt, checkpoints_dir, resume_point
 from train.losses import check_fit
-from train.model import load_model, model_fingerprint
+from train.model import load_model
+from train.run_record import run_record
 from train.trainer import build_trainer
 
 log = logging.getLogger("train")
@@ -99,32 +99,6 @@ def write_final(config, trainer, run_dir: Path) -> None:
                         f"train.learning_rate (now {config.train.learning_rate:g}).")
     with atomic_dir(run_dir / "final") as tmp:
         trainer.model.save_pretrained(str(tmp))
-
-
-def run_record(config, trainer, result, resolved, run_id: str, data_sha: dict, stats: dict) -> dict:
-    """run.json: what was trained, from what, how, and which weights came out (by fingerprint)."""
-    state = trainer.state
-    best = None
-    if state.best_model_checkpoint:
-        best = {"step": int(state.best_model_checkpoint.rsplit("-", 1)[-1]),
-                "metric": trainer.args.metric_for_best_model, "dev_score": state.best_metric}
-    return {
-        "run_id": run_id,
-        "config_hash": config_hash(config),
-        "final_fingerprint": model_fingerprint(Path(config.run_dir) / "final"),
-        "seed": config.seed,
-        "base_model": resolved.base_model,
-        "model_revision": resolved.revision,
-        "weights_sha256": resolved.weights_sha256,
-        "base_fingerprint": resolved.fingerprint,
-        "data_sha256": data_sha,
-        "versions": library_versions(),
-        "prompts": dict(config.train.prompts),
-        "best_checkpoint": best,
-        "train": {**result.metrics, "rows": stats["splits"]["train"]["rows"], "steps": result.global_step},
-        "dev_history": [e for e in state.log_history if any(k.startswith("eval_") for k in e)],
-        "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in state.log_history if "loss" in e],
-    }
 
 
 if __name__ == "__main__":

@@ -1,43 +1,74 @@
-"""The model card: what the model is, what it was trained on and how, and how much better than its base it is."""
+"""The model card: what the model is, what it was trained on and how, and how much better than its base it is.
+
+Everything that comes from the user (data paths, dataset names, loss options, prompts) or from a model folder goes
+through ``evaluate.report.md_escape`` (the reports' own escaping, one function for both): a dataset named
+``<img src=x onerror=...>`` must show as text on the Hub. ``markdown_table`` escapes the dataset names itself.
+"""
 
 from __future__ import annotations
 
 import yaml
 
 from configs.schema import RunConfig
-from evaluate.report import markdown_table
+from evaluate.report import markdown_table, md_escape
 
 
-def model_card(config: RunConfig, run: dict, report: dict | None) -> str:
-    """README.md for the published folder. Never includes secrets: it is built from the config and reports only."""
+def _provenance(run: dict, fingerprint: str | None) -> list[str]:
+    """Identities a reader can check: the base model's revision and fingerprints, the run id, this model's own."""
+    revision = f"revision {md_escape(run['model_revision'])}" if run.get("model_revision") else "a local folder"
+    lines = [f"- Base model: {md_escape(run['base_model'])}, {revision}",
+             f"- Base weights sha256: `{run['weights_sha256']}`"]
+    if run.get("base_fingerprint"):
+        lines.append(f"- Base model fingerprint (weights, tokenizer, pooling, configs): `{run['base_fingerprint']}`")
+    if fingerprint:
+        lines.append(f"- This model's fingerprint: `{fingerprint}`")
+    if run.get("run_id"):
+        lines.append(f"- embtune run: {md_escape(run['run_id'])}"
+                     + (f", config hash `{md_escape(run['config_hash'])}`" if run.get("config_hash") else ""))
+    return lines
+
+
+def _training(config: RunConfig, run: dict) -> list[str]:
+    source = config.data.train
+    split = f" (split {md_escape(source.split)})" if source.split else ""
+    options = config.loss.model_dump(exclude={"name"})
+    return [
+        f"- Data: {md_escape(source.path)}{split}, {run['train']['rows']} training rows; "
+        f"data sha256 {md_escape(run['data_sha256'].get('train', '')[:16])}…",
+        f"- Loss: {md_escape(config.loss.name)} {md_escape(options) if options else ''}".rstrip(),
+        "- Hyperparameters: " + md_escape(", ".join(f"{k}={v}" for k, v in config.train.model_dump().items())),
+        f"- Seed: {config.seed}; libraries: " + md_escape(", ".join(f"{k} {v}" for k, v in run["versions"].items())),
+    ]
+
+
+def _comparison(report: dict | None) -> list[str]:
+    if report is None:
+        return ["Not evaluated yet: run `python -m evaluate` before pushing to include the comparison."]
+    p = report["primary"]
+    return [f"Primary metric {md_escape(p['dataset'])} {md_escape(p['metric'])}: {p['baseline']:.4f} → "
+            f"{p['tuned']:.4f} ({p['delta']:+.4f}).", "", markdown_table(report["datasets"])]
+
+
+def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: str | None = None) -> str:
+    """README.md for the published folder. Never includes secrets: it is built from the config and reports only.
+
+    Args:
+        config: the run's resolved config. run: its run.json. report: eval/report.json, or None when not evaluated.
+        fingerprint: ``model_fingerprint`` of the published model, recorded so a reader can check the files."""
     meta = {
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
-        "base_model": run["base_model"],
+        "base_model": run["base_model"],  # YAML-quoted by safe_dump; the Hub reads it as data, never as Markdown
         "tags": ["sentence-transformers", "sentence-similarity", "embtune", f"loss:{config.loss.name}"],
     }
-    train_source = config.data.train
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
-        f"# Fine-tuned {run['base_model']}", "",
-        f"Fine-tuned with embtune from `{run['base_model']}` "
-        f"(revision `{run['model_revision']}`, weights sha256 `{run['weights_sha256']}`).", "",
-        "## Training", "",
-        f"- Data: `{train_source.path}`" + (f" (split `{train_source.split}`)" if train_source.split else "")
-        + f", {run['train']['rows']} training rows; data sha256 {run['data_sha256'].get('train', '')[:16]}…",
-        f"- Loss: `{config.loss.name}` {config.loss.model_dump(exclude={'name'}) or ''}",
-        "- Hyperparameters: " + ", ".join(f"{k}={v}" for k, v in config.train.model_dump().items()),
-        f"- Seed: {config.seed}; libraries: "
-        + ", ".join(f"{k} {v}" for k, v in run["versions"].items()),
-        "",
-        "## Baseline vs tuned (held-out data)", "",
+        f"# Fine-tuned {md_escape(run['base_model'])}", "",
+        "Fine-tuned with embtune.", "",
+        "## Provenance", "", *_provenance(run, fingerprint), "",
+        "## Training", "", *_training(config, run), "",
+        "## Baseline vs tuned (held-out data)", "", *_comparison(report),
+        "", "## Usage", "", "```python", "from sentence_transformers import SentenceTransformer", "",
+        'model = SentenceTransformer("PATH_OR_REPO_ID")', 'embeddings = model.encode(["a sentence"])', "```", "",
     ]
-    if report is None:
-        lines.append("Not evaluated yet: run `python -m evaluate` before pushing to include the comparison.")
-    else:
-        p = report["primary"]
-        lines += [f"Primary metric {p['dataset']} {p['metric']}: {p['baseline']:.4f} → {p['tuned']:.4f} "
-                  f"({p['delta']:+.4f}).", "", markdown_table(report["datasets"])]
-    lines += ["", "## Usage", "", "```python", "from sentence_transformers import SentenceTransformer", "",
-              'model = SentenceTransformer("PATH_OR_REPO_ID")', 'embeddings = model.encode(["a sentence"])', "```", ""]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,16 +49,41 @@ class ResolvedModel:
 
 
 def resolve_model(config: ModelConfig) -> ResolvedModel:
+    """``model.name`` → a verified folder: ``bundled:NAME``, an existing local folder, or a Hub id (org/name)."""
     if config.name.startswith("bundled:"):
         return _resolve_bundled(config.name.removeprefix("bundled:"))
     path = Path(config.name).expanduser()
-    if path.is_dir():
+    if path.exists():
+        check_model_folder(path, f"model.name '{config.name}'")
         return ResolvedModel(path=path, base_model=str(path), revision=None, weights_sha256=weights_hash(path),
                              fingerprint=model_fingerprint(path))
-    if path.exists() or config.name.count("/") != 1 or config.name.startswith((".", "/")):
-        raise UserError(f"model.name '{config.name}' is neither a model folder nor a Hub id (org/name). "
-                        f"For the offline model use model.name=bundled:all-MiniLM-L6-v2.")
+    if _looks_like_path(config.name, path):
+        raise UserError(f"model.name '{config.name}': the folder {path.absolute()} does not exist. Check the path, "
+                        "or use model.name=bundled:all-MiniLM-L6-v2 for the offline model.")
+    if config.name.count("/") != 1:
+        raise UserError(f"model.name '{config.name}' is neither a local folder (no folder of that name exists) nor "
+                        "a Hub id (org/name). For the offline model use model.name=bundled:all-MiniLM-L6-v2.")
     return _resolve_hub(config.name, config.revision)
+
+
+def _looks_like_path(name: str, path: Path) -> bool:
+    """A name that can only mean a local folder: explicit prefixes, more than one '/', or an existing parent folder
+    (``models/my-model`` when ``models/`` exists). ``org/name`` with no such folder is ambiguous: tried on the Hub."""
+    if name.startswith(("./", "../", "/", "~")) or name.count("/") > 1:
+        return True
+    return name.count("/") == 1 and path.parent.is_dir()
+
+
+def check_model_folder(path: Path, what: str) -> None:
+    """Refuse a file, or a folder that is not a model (neither modules.json nor config.json), before loading it."""
+    if not path.is_dir():
+        raise UserError(f"{what}: {path} is a file, not a model folder. Give the folder that holds modules.json.")
+    if (path / "modules.json").is_file() or (path / "config.json").is_file():
+        return
+    nested = sorted(p.parent for p in path.glob("*/modules.json"))
+    hint = f" Did you mean {nested[0]}?" if nested else ""
+    raise UserError(f"{what}: {path} is not a model folder (it has neither modules.json nor config.json).{hint} "
+                    "Point it at a sentence-transformers folder, e.g. a run's final/.")
 
 
 def _resolve_bundled(name: str) -> ResolvedModel:
@@ -93,7 +119,8 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
     except Exception as err:  # noqa: BLE001 - offline, missing, gated and auth errors all end here
         raise UserError(
             f"Could not get model '{repo_id}' (revision {revision or 'main'}) from the Hugging Face Hub: "
-            f"{type(err).__name__}: {str(err)[:200]}. Without network, use model.name=bundled:all-MiniLM-L6-v2 "
+            f"{type(err).__name__}: {str(err)[:200]}. No local folder named '{repo_id}' exists either (looked in "
+            f"{Path.cwd()}). Without network, use model.name=bundled:all-MiniLM-L6-v2 "
             "or model.name=/path/to/a/local/model/folder."
         ) from None
     return ResolvedModel(path=path, base_model=repo_id, revision=path.name, weights_sha256=weights_hash(path),
@@ -134,30 +161,117 @@ def _fingerprint_cached(path: Path, stamp: tuple) -> str:
     return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=8)
-def weights_hash(path: Path) -> str:
-    """sha256 of the weight file (safetensors preferred), cached per process."""
-    for name in ("model.safetensors", "pytorch_model.bin"):
+SINGLE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The files that hold a folder's weights: one file (safetensors preferred) or every shard its index lists.
+    Empty when the folder has none; a UserError when the index is unreadable or names a missing shard."""
+    for name in SINGLE_WEIGHTS:
         if (path / name).is_file():
-            return sha256_file(path / name)
-    raise UserError(f"{path} holds no model.safetensors or pytorch_model.bin: not a sentence-transformers model.")
+            return [path / name]
+    for name in SHARD_INDEXES:
+        if (path / name).is_file():
+            try:
+                shards = sorted(set(json.loads((path / name).read_text())["weight_map"].values()))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise UserError(f"{path / name} is not a valid shard index (no weight_map).") from None
+            missing = [s for s in shards if not (path / s).is_file()]
+            if missing:
+                raise UserError(f"{path / name} lists shards that are missing: {', '.join(missing)}.")
+            return [path / s for s in shards]
+    return []
+
+
+def weights_hash(path: Path) -> str:
+    """sha256 of the weight file (of the shards' hashes for a sharded model), cached per process and file state."""
+    files = weight_files(path)
+    if not files:
+        raise UserError(f"{path} holds no model.safetensors or pytorch_model.bin (nor a shard index): "
+                        "not a sentence-transformers model.")
+    return _weights_cached(tuple((f.resolve(), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_cached(stamp: tuple) -> str:
+    if len(stamp) == 1:
+        return sha256_file(stamp[0][0])
+    digest = hashlib.sha256()
+    for file, _, _ in stamp:
+        digest.update(f"{file.name}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def load_model(config: ModelConfig, path: Path | None = None):
-    """The SentenceTransformer for ``config`` (or for a trained folder ``path``), on CPU unless a GPU is there."""
-    from sentence_transformers import SentenceTransformer
+    """The SentenceTransformer for ``config`` (or for a trained folder ``path``), on CPU unless a GPU is there.
 
+    Returns (model, ResolvedModel of the base, or None when ``path`` is given). A corrupt weights file, a folder
+    that is not a model, or weights that do not fit the architecture are UserErrors naming the file."""
     resolved = resolve_model(config) if path is None else None
-    model = SentenceTransformer(str(path or resolved.path), local_files_only=True)
+    folder = Path(path) if path is not None else resolved.path
+    if path is not None:
+        check_model_folder(folder, "the trained model")
+    model = _load_folder(folder)
     if config.max_seq_length:
         model.max_seq_length = config.max_seq_length
     return model, resolved
 
 
+def _load_folder(folder: Path):
+    from safetensors import SafetensorError
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(str(folder), local_files_only=True)
+    except SafetensorError as err:
+        broken = _unreadable_safetensors(folder)
+        raise UserError(f"{broken or folder}: the weights file is corrupt or truncated ({err}). Copy it again from "
+                        "its source, or train again.") from None
+    except (OSError, ValueError, RuntimeError) as err:  # bad configs, size mismatches, unknown architectures
+        raise UserError(f"Could not load the model in {folder}: {type(err).__name__}: {str(err)[:300]}") from None
+    _check_weights_cover(model, folder)
+    return model
+
+
+def _unreadable_safetensors(folder: Path) -> Path | None:
+    """The first ``.safetensors`` file in the folder whose header safetensors cannot read."""
+    from safetensors import safe_open
+
+    for rel in model_files(folder):
+        if rel.endswith(".safetensors"):
+            try:
+                with safe_open(str(folder / rel), framework="pt") as handle:
+                    handle.keys()
+            except Exception:  # noqa: BLE001 - any failure to open is the answer we look for
+                return folder / rel
+    return None
+
+
+def _check_weights_cover(model, folder: Path) -> None:
+    """A weights file that loads but lacks most of the model's tensors leaves them randomly initialised (transformers
+    only warns): refuse it. Names may carry a prefix (``bert.``), so a tensor counts when a stored name ends with it."""
+    from safetensors import safe_open
+
+    files = [f for f in weight_files(folder) if f.suffix == ".safetensors"]
+    auto_model = getattr(model[0], "auto_model", None)
+    if not files or auto_model is None:
+        return
+    suffixes = set()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                parts = key.split(".")
+                suffixes.update(".".join(parts[i:]) for i in range(len(parts)))
+    needed = list(auto_model.state_dict())
+    found = sum(key in suffixes for key in needed)
+    if found < len(needed) / 2:
+        raise UserError(f"{files[0]} holds {found} of the {len(needed)} tensors the model in {folder} needs; the "
+                        "rest would be randomly initialised. It is not this model's weights file: copy the right one.")
+
+
 def load_tokenizer(config: ModelConfig):
     """The base model's tokenizer and effective max_seq_length (for data stats), without loading weights."""
-    import json
-
     from transformers import AutoTokenizer
 
     path = resolve_model(config).path

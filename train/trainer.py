@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransformerTrainingArguments:
+    try:
+        return _training_arguments(config, dev)
+    except ValueError as err:  # transformers checks combinations of settings; say it as a config error
+        raise UserError(f"The train settings do not fit together: {err}") from None
+
+
+def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransformerTrainingArguments:
     t = config.train
     if t.precision == "fp16" and not torch.cuda.is_available():
         raise UserError("train.precision=fp16 needs a CUDA GPU; on CPU use bf16 (if supported) or fp32.")
@@ -59,17 +66,18 @@ def saving_arguments(config: RunConfig, dev: Table | None) -> dict:
     """Resumable checkpoints in RUN_DIR/checkpoints (every save_steps, else every epoch) and, with select_best,
     the dev evaluation that picks which checkpoint becomes final/."""
     t = config.train
-    if (t.select_best or t.early_stopping_patience) and dev is None:
+    selecting = bool(t.select_best or t.early_stopping_patience)
+    if selecting and dev is None:
         raise UserError("train.select_best and train.early_stopping_patience pick checkpoints by their dev score, "
                         "but this run has no dev split. Set data.dev_fraction (e.g. 0.1) or data.dev.")
-    strategy = "steps" if (t.save_steps or (t.select_best and t.eval_steps)) else "epoch"
-    save_steps = t.save_steps or (t.eval_steps if t.select_best else None)
-    if t.select_best and strategy == "steps":
-        if not t.eval_steps or save_steps % t.eval_steps:
-            raise UserError(f"train.select_best keeps the best evaluated checkpoint, so train.save_steps "
-                            f"({save_steps}) must be a multiple of train.eval_steps ({t.eval_steps}); leave "
-                            "save_steps empty to save at every evaluation.")
-    selecting = bool(t.select_best or t.early_stopping_patience)
+    strategy = "steps" if (t.save_steps or (selecting and t.eval_steps)) else "epoch"
+    save_steps = t.save_steps or (t.eval_steps if selecting else None)
+    # The library keeps the best of the *evaluated* checkpoints: saving and evaluating must fall on the same steps.
+    out_of_step = (strategy == "steps") != bool(t.eval_steps) or bool(save_steps and save_steps % t.eval_steps)
+    if selecting and out_of_step:
+        raise UserError(f"train.select_best and early stopping keep the best evaluated checkpoint, so train.save_steps "
+                        f"({save_steps}) must be a multiple of train.eval_steps ({t.eval_steps}); leave "
+                        "save_steps empty to save at every evaluation.")
     return {
         "save_strategy": strategy, "save_steps": save_steps, "save_total_limit": t.save_total_limit,
         "load_best_model_at_end": selecting,
