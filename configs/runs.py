@@ -31,10 +31,26 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)  # reading the umask means setting it; put it back at once
+    return umask
+
+
+def normal_permissions(folder: Path) -> None:
+    """Give a folder built under ``mkdtemp`` (0700) and files written by ``mkstemp`` (0600) or by libraries the modes
+    a new folder and file get under the user's umask, so a teammate or a serving container can read them."""
+    umask = current_umask()
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary name beside ``path``, then rename: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the file from teammates
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
@@ -51,6 +67,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        normal_permissions(tmp)
         old = target.with_name(f".{target.name}.old")
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)

@@ -118,6 +118,9 @@ def test_early_stopping_stops_a_run_that_stopped_improving(tmp_path, tiny_model_
     (["train.early_stopping_patience=2"], "no dev split. Set data.dev_fraction"),
     (["train.prompts={anchr: 'query: '}"], "train.prompts names column 'anchr'.*Did you mean 'anchor'"),
     (["run_dir=/proc/version/run"], "run_dir /proc/version/run cannot be written"),
+    (["model.max_seq_length=300"], "model.max_seq_length=300 is beyond .* 128 tokens"),
+    (["evaluate.datasets=[{name: general, task: sts, source: {path: missing/stsb.csv}}]"],
+     "missing/stsb.csv does not exist"),
 ])
 def test_misfits_fail_before_any_training(tmp_path, tiny_model_dir, pairs_csv, capsys, overrides, message):
     import re
@@ -127,3 +130,19 @@ def test_misfits_fail_before_any_training(tmp_path, tiny_model_dir, pairs_csv, c
     assert _train(config, *overrides) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "run" / "final").exists()
+
+
+def test_the_run_folder_is_readable_by_others(tmp_path, tiny_model_dir, pairs_csv):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert _train(_config(tmp_path, tiny_model_dir, pairs_csv)) == 0
+    finally:
+        os.umask(old)
+    run_dir = tmp_path / "run"
+    for path in [run_dir / "final", run_dir / "data", *(run_dir / "final").rglob("*"), run_dir / "run.json",
+                 run_dir / "data" / "train.jsonl", run_dir / "config.resolved.yaml"]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))

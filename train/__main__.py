@@ -30,7 +30,7 @@ from configs.runs import (
 )
 from data.__main__ import save_run_data
 from data.prepare import prepare
-from evaluate.compare import check_tasks_fit
+from evaluate.compare import check_tasks_fit, eval_sets
 from train.checkpoints import CompletionMarker, DivergenceGuard, Interrupt, checkpoints_dir, resume_point
 from train.losses import check_fit
 from train.model import load_model
@@ -61,6 +61,7 @@ def train(config, run_dir: Path, command: str) -> int:
     prepared = prepare(config)
     check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
     check_tasks_fit(config, prepared)
+    eval_sets(config, prepared)  # general (forgetting) sets load now: a missing file fails before hours of training
     stats = save_run_data(config, prepared)
     data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"]
     if marker and marker.get("data_sha256") not in (None, data_sha):

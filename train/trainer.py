@@ -104,10 +104,29 @@ def check_prompts(config: RunConfig, train: Table) -> None:
                             f"{', '.join(columns)}.{did_you_mean(column, columns)}")
 
 
+def position_limit(model) -> int | None:
+    """How many tokens the backbone's position embeddings cover (RoBERTa-style models reserve two), if known."""
+    backbone = getattr(model[0], "auto_model", None)
+    hf_config = getattr(backbone, "config", None)
+    limit = getattr(hf_config, "max_position_embeddings", None)
+    if limit is None:
+        return None
+    return limit - 2 if "roberta" in str(getattr(hf_config, "model_type", "")) else limit
+
+
+def check_model_limits(config: RunConfig, model) -> None:
+    """model.max_seq_length beyond the position embeddings crashes mid-training on the first long batch."""
+    limit = position_limit(model)
+    if limit is not None and model.max_seq_length > limit:
+        raise UserError(f"model.max_seq_length={model.max_seq_length} is beyond what {config.model.name} can read: "
+                        f"its position embeddings cover {limit} tokens. Set model.max_seq_length={limit} or less.")
+
+
 def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
                   callbacks: list | tuple = ()) -> SentenceTransformerTrainer:
     """Trainer with the configured loss and, when there is a dev split, the matching evaluator."""
     check_prompts(config, train)
+    check_model_limits(config, model)
     spec = check_fit(config.loss.name, train.kind, f"data.train ({train.origin})")
     evaluator = None
     if dev is not None:
