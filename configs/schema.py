@@ -113,7 +113,8 @@ class DataConfig(Strict):
 class LossBase(Strict):
     matryoshka_dims: tuple[int, ...] | None = Field(
         None,
-        description="Wrap the loss in MatryoshkaLoss at these embedding sizes, largest first, e.g. [384, 256, 128, 64].",
+        description="Wrap the loss in MatryoshkaLoss at these embedding sizes, largest first, e.g. "
+        "[384, 256, 128, 64].",
     )
 
     @field_validator("matryoshka_dims")
@@ -179,7 +180,9 @@ class GISTLoss(LossBase):
     )
     temperature: float = Field(0.01, gt=0, description="Softmax temperature.")
     guide: str | None = Field(None, description="Guide model: empty uses a frozen copy of the base model; or a folder.")
-    margin: float = Field(0.0, description="Absolute margin: also ignore negatives the guide scores above positive - m.")
+    margin: float = Field(
+        0.0, description="Absolute margin: also ignore negatives the guide scores above positive - margin."
+    )
 
 
 class CachedGISTLoss(GISTLoss):
@@ -232,7 +235,8 @@ class TrainConfig(Strict):
         "encodes queries with the anchor's prompt and documents with the positive's.",
     )
     select_best: bool = Field(
-        False, description="Evaluate on dev every eval_steps and keep the best checkpoint (dev primary metric) as final/."
+        False,
+        description="Evaluate on dev every eval_steps and keep the best checkpoint (dev primary metric) as final/.",
     )
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many dev evaluations without improvement (needs a dev split)."
@@ -275,7 +279,8 @@ class EvaluateConfig(Strict):
         None, description="'dataset/metric' whose delta decides 'better'; empty: the first dataset's main metric."
     )
     truncate_dims: tuple[int, ...] = Field(
-        (), description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128]."
+        (),
+        description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128].",
     )
 
 
