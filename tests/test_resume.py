@@ -175,3 +175,27 @@ def test_a_live_lock_refuses_and_a_dead_ones_does_not(uninterrupted, tiny_model_
         sleeper.wait()
     assert run(lambda: main([str(config)])) == 0  # the holder is gone: its lock is taken over
     assert not (run_dir / ".lock").exists() and (run_dir / "final").is_dir()
+
+
+@pytest.mark.slow
+def test_killed_two_rank_ddp_run_resumes_to_the_same_model(tmp_path, tiny_model_dir, pairs_csv):
+    """torchrun with two CPU ranks (gloo): SIGKILL on rank 0 after step 3 ends both; a new torchrun resumes."""
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+    def torchrun(config: Path, *script: str) -> subprocess.CompletedProcess:
+        target = [str(killer), *script] if script else ["-m", "train"]
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *target, str(config)]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+
+    straight = _config(tmp_path, tiny_model_dir, pairs_csv, "ddp-straight")
+    assert torchrun(straight).returncode == 0
+    config = _config(tmp_path, tiny_model_dir, pairs_csv, "ddp-killed")
+    assert torchrun(config, "step", "3").returncode != 0
+    assert not (tmp_path / "ddp-killed" / "final").exists()
+    resumed = torchrun(config)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr
+    np.testing.assert_allclose(_final_vectors(tmp_path / "ddp-killed"), _final_vectors(tmp_path / "ddp-straight"),
+                               atol=1e-6, rtol=0)

@@ -63,8 +63,9 @@ def train(config, run_dir: Path, command: str) -> int:
     check_tasks_fit(config, prepared)
     eval_sets(config, prepared)  # general (forgetting) sets load now: a missing file fails before hours of training
     stats = save_run_data(config, prepared)
-    data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"]
-    if marker and marker.get("data_sha256") not in (None, data_sha):
+    # Only the main process wrote data/ (other ranks neither record nor check it).
+    data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"] if is_main_process() else None
+    if is_main_process() and marker and marker.get("data_sha256") not in (None, data_sha):
         raise UserError(f"The training data changed since the interrupted run in {run_dir} was checkpointed, so "
                         "resuming would mix two datasets. Restore the data, or start fresh in another run_dir=...")
     # 4. Base model, verified (bundled files are fingerprinted against the known release).
