@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, get_args
@@ -60,8 +61,16 @@ def parse(argv: list[str] | None, prog: str, description: str, extra: Callable[[
     return args, load_config(args.config, args.overrides)
 
 
+def quiet_bars_in_logs() -> None:
+    """In a log file (stderr is not a terminal) a progress bar is kilobytes of carriage returns: switch every tqdm
+    bar off (TQDM_DISABLE is read by tqdm itself); the trainer then prints a line every logging_steps instead."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")
+
+
 def run(main: Callable[[], int]) -> int:
     """Run an entry point: a user's mistake prints one clear message and exits 2, never a traceback."""
+    quiet_bars_in_logs()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for ours in ("configs", "data", "train", "evaluate"):  # our progress lines; libraries speak only to warn
         logging.getLogger(ours).setLevel(logging.INFO)
