@@ -14,6 +14,27 @@ from configs.schema import LOSS_NAMES, LossConfig, RunConfig
 RESOLVED_NAME = "config.resolved.yaml"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping holding the same key twice (plain PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # complex keys are rare and caught by validation; '<<' merges are deliberate
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in seen:
+                raise UserError(f"key '{key}' appears twice in the same section (lines {seen[key]} and {line}); "
+                                "the second would silently replace the first. Keep one of them.")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """``yaml.safe_load`` with duplicate keys refused (UserError naming the key and both lines)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # safe: UniqueKeyLoader is a SafeLoader
+
+
 def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
     """Turn ``["train.epochs=2", "loss.name=mnrl"]`` into ``[(["train", "epochs"], 2), ...]`` (values are YAML)."""
     parsed = []
@@ -22,7 +43,9 @@ def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
         if not sep or not key:
             raise UserError(f"Override '{item}' is not key=value. Example: train.epochs=2")
         try:
-            parsed.append((key.split("."), yaml.safe_load(value) if value != "" else None))
+            parsed.append((key.split("."), load_yaml_text(value) if value != "" else None))
+        except UserError as err:
+            raise UserError(f"Override '{item}': {err}") from None
         except yaml.YAMLError:
             raise UserError(f"Override '{item}': the value is not valid YAML. Quote text, e.g. key='a: b'.") from None
     return parsed
@@ -42,13 +65,16 @@ def apply_override(raw: dict, keys: list[str], value: Any) -> None:
 
 
 def read_yaml(path: str | Path) -> dict:
+    """The mapping in a YAML file (or in a run folder's resolved config); UserError for anything else."""
     path = Path(path)
     if path.is_dir():
         path = path / RESOLVED_NAME
     if not path.is_file():
         raise UserError(f"Config file {path} does not exist. Pass a YAML from configs/ or a run folder.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml_text(path.read_text(encoding="utf-8")) or {}
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):

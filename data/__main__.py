@@ -26,8 +26,11 @@ def describe(prepared: Prepared, config: RunConfig) -> dict:
 
     tokenizer, max_len = load_tokenizer(config.model)
     splits = {name: split_stats(t.rows, tokenizer, max_len) for name, t in prepared.splits().items()}
-    return {"kind": prepared.train.kind, "splits": splits, "shared_texts": leakage(prepared),
-            "corpus_size": len(prepared.test.corpus)}
+    stats = {"kind": prepared.train.kind, "splits": splits, "shared_texts": leakage(prepared),
+             "corpus_size": len(prepared.test.corpus)}
+    if prepared.mining:
+        stats["hard_negatives"] = prepared.mining
+    return stats
 
 
 def save_run_data(config: RunConfig, prepared: Prepared) -> dict:

@@ -10,6 +10,7 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import SourceConfig
+from data.readers import decode, line_rows_before
 from data.sources import Table
 
 
@@ -18,19 +19,28 @@ def doc_text(doc: dict) -> str:
     return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
 
 
-def read_jsonl_by_id(path: Path) -> dict[str, dict]:
+def read_jsonl_by_id(path: Path, encoding: str = "utf-8", role: str = "data") -> dict[str, dict]:
+    """Objects by ``_id``; one error listing every ``_id`` that occurs twice (a later one would replace a text)."""
     if not path.is_file():
         raise UserError(f"BEIR folder {path.parent} has no {path.name}. Expected corpus.jsonl, queries.jsonl, qrels/.")
-    items = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                items[str(item["_id"])] = item
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UserError(f"{path}, line {number}: expected a JSON object with an '_id'.") from None
+    items: dict[str, dict] = {}
+    lines_of: dict[str, list[int]] = {}
+    for number, line in enumerate(decode(path, encoding, role, line_rows_before).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            key = str(item["_id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise UserError(f"{path}, line {number}: expected a JSON object with an '_id'.") from None
+        items.setdefault(key, item)
+        lines_of.setdefault(key, []).append(number)
+    repeated = {key: lines for key, lines in lines_of.items() if len(lines) > 1}
+    if repeated:
+        shown = "; ".join(f"{key} (lines {', '.join(map(str, lines))})" for key, lines in list(repeated.items())[:20])
+        more = " ..." if len(repeated) > 20 else ""
+        raise UserError(f"{path}: {len(repeated)} _id(s) occur more than once: {shown}{more}. Each _id must name one "
+                        "text; remove or renumber the duplicates.")
     return items
 
 
@@ -73,8 +83,10 @@ def read_beir(source: SourceConfig, role: str) -> Table:
     folder = Path(source.path)
     if source.split is None:
         raise UserError(f"{role}.split must name a qrels file of {folder}/qrels (e.g. train or test).")
-    corpus = {doc_id: doc_text(doc) for doc_id, doc in read_jsonl_by_id(folder / "corpus.jsonl").items()}
-    queries = read_jsonl_by_id(folder / "queries.jsonl")
+    encoding = getattr(source, "encoding", "utf-8")  # SourceConfig.encoding where the schema has it
+    documents = read_jsonl_by_id(folder / "corpus.jsonl", encoding, role)
+    corpus = {doc_id: doc_text(doc) for doc_id, doc in documents.items()}
+    queries = read_jsonl_by_id(folder / "queries.jsonl", encoding, role)
     qrels_path = folder / "qrels" / f"{source.split}.tsv"
     qrels = read_qrels(qrels_path)
     check_qrels(qrels_path, qrels, queries, corpus)

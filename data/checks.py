@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from configs.errors import UserError
 from configs.schema import SourceConfig
-from data.sources import Table
+from data.sources import Table, negative_columns
 
 TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "text")
+
+
+def text_columns(columns) -> list[str]:
+    """The text columns among ``columns``: the canonical ones, then ``negative_1 ... negative_n``."""
+    columns = list(columns)
+    return [c for c in columns if c in TEXT_COLUMNS] + negative_columns(columns)
 
 
 def check_table(table: Table, source: SourceConfig | None) -> Table:
@@ -17,9 +24,10 @@ def check_table(table: Table, source: SourceConfig | None) -> Table:
         raise UserError(f"{table.origin}: no rows to use. Check the file, its split and its filters.")
     columns = table.rows.column_names
     updates: dict[str, list] = {}
+    texts = set(text_columns(columns))
     for column in columns:
         values = table.rows[column]
-        if column in TEXT_COLUMNS:
+        if column in texts:
             _check_texts(table, source, column, values)
         elif column == "score":
             updates[column] = _scores(table, source, values)
@@ -84,3 +92,37 @@ def _classes(table: Table, source: SourceConfig | None, values: list) -> list[st
         if value is None or not str(value).strip():
             raise UserError(f"{where(table, source, index, 'label')}: expected a class name, got {value!r}.")
     return [str(v).strip() for v in values]
+
+
+def check_classes_fill_batches(table: Table, batch_size: int) -> dict:
+    """Errors, before training, for (text, label) data that label-grouped batches cannot be drawn from.
+
+    A batch-triplet loss (BatchAllTripletLoss) trains on batches the library's ``GroupByLabelBatchSampler`` draws:
+    two texts of a label at a time, several labels per batch. A label with one text is never drawn.
+
+    Args:
+        table: the train split, kind ``classes``.
+        batch_size: ``train.batch_size`` (texts per batch).
+    Returns:
+        {"labels", "usable_labels", "unused_texts", "texts_per_epoch"}: what the sampler will draw.
+    Raises:
+        UserError: an odd batch size or one below 4, fewer than 2 labels with 2+ texts, or most labels with 1 text.
+    """
+    counts = Counter(str(label) for label in table.rows["label"])
+    usable = {label: n for label, n in counts.items() if n >= 2}
+    single = sorted(label for label, n in counts.items() if n < 2)
+    if batch_size < 4 or batch_size % 2:
+        raise UserError(f"train.batch_size {batch_size}: label-grouped batches take 2 texts per label, so the size "
+                        "must be an even number of at least 4, e.g. train.batch_size=16.")
+    shown = ", ".join(repr(label) for label in single[:10]) + (" ..." if len(single) > 10 else "")
+    if len(usable) < 2:
+        raise UserError(f"{table.origin}: a batch-triplet loss needs at least 2 labels with 2 or more texts each; "
+                        f"{len(usable)} of {len(counts)} labels have that. Add texts to the labels, or use a pair "
+                        "loss.")
+    if len(single) > len(counts) / 2:
+        raise UserError(f"{table.origin}: {len(single)} of {len(counts)} labels have a single text ({shown}); "
+                        "a batch-triplet loss never draws them. Give each label 2 or more texts, or merge labels.")
+    pairs = sorted((n // 2 for n in usable.values()), reverse=True)
+    drawn = 2 * sum(min(p, pairs[1]) for p in pairs)  # the sampler stops when one label is left (round-robin)
+    return {"labels": len(counts), "usable_labels": len(usable), "unused_texts": len(table.rows) - drawn,
+            "texts_per_epoch": drawn}

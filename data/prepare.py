@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
@@ -13,6 +13,7 @@ from configs.errors import UserError
 from configs.runs import atomic_dir
 from configs.schema import RunConfig, SourceConfig
 from data.checks import check_table
+from data.mining_report import meta_record
 from data.sources import Table, read_source
 from data.splits import grouped_split, shared_texts
 
@@ -24,6 +25,7 @@ class Prepared:
     train: Table
     test: Table
     dev: Table | None = None
+    mining: dict = field(default_factory=dict)  # data.mining_report.summary when the train split was mined
 
     def splits(self) -> dict[str, Table]:
         return {name: table for name in SPLITS if (table := getattr(self, name)) is not None}
@@ -45,7 +47,12 @@ def prepare(config: RunConfig) -> Prepared:
     if dev is None and data.dev_fraction > 0:
         kept, held = grouped_split(train.rows, data.dev_fraction, config.seed + 1)
         train, dev = _with_rows(train, kept), _with_rows(train, held, suffix=" (dev split)")
-    return Prepared(train=train, test=test, dev=dev)
+    if data.hard_negatives is None:
+        return Prepared(train=train, test=test, dev=dev)
+    from data.negatives import mine_train  # after splitting: only the train split is mined, never dev or test
+
+    train, mining = mine_train(config, train, held_out=[t for t in (dev, test) if t is not None])
+    return Prepared(train=train, test=test, dev=dev, mining=mining)
 
 
 def _with_rows(table: Table, rows: Dataset, suffix: str = "") -> Table:
@@ -71,6 +78,8 @@ def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str]
             (tmp / "corpus.jsonl").write_text(text, encoding="utf-8")
             fingerprints["corpus"] = hashlib.sha256(text.encode()).hexdigest()
         meta = {"kinds": {n: t.kind for n, t in prepared.splits().items()}, "sha256": fingerprints}
+        if prepared.mining:
+            meta["hard_negatives"] = meta_record(prepared.mining)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         for name, text in extra_files.items():
             (tmp / name).write_text(text, encoding="utf-8")

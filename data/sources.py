@@ -14,7 +14,7 @@ Canonical column sets (the *kind* of a dataset) are what losses and evaluators d
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from datasets import Dataset
 
 from configs.errors import UserError, did_you_mean
 from configs.schema import SourceConfig
+from data.readers import read_csv, read_jsonl
 
 KINDS: dict[str, tuple[str, ...]] = {
     "scored": ("sentence1", "sentence2", "score"),
@@ -63,6 +64,7 @@ class Table:
 
 def read_source(source: SourceConfig, role: str) -> Table:
     """Load ``source`` and map it onto canonical columns. ``role`` ('data.train', ...) names it in errors."""
+    _check_score_range(source, role)
     fmt = detect_format(source, role)
     if fmt == "beir":
         from data.beir import read_beir
@@ -75,6 +77,12 @@ def read_source(source: SourceConfig, role: str) -> Table:
     mapped = map_columns(frame, source, role)
     return Table(rows=Dataset.from_pandas(mapped, preserve_index=False), kind=kind_of(mapped.columns, role),
                  origin=source.path, locations=list(frame["__where__"]))
+
+
+def _check_score_range(source: SourceConfig, role: str) -> None:
+    if source.score_range is not None and not all(math.isfinite(bound) for bound in source.score_range):
+        raise UserError(f"{role}.score_range {list(source.score_range)}: both bounds must be finite numbers, the "
+                        "lowest and highest score the data can hold, e.g. [0, 5].")
 
 
 def detect_format(source: SourceConfig, role: str) -> str:
@@ -106,36 +114,16 @@ def _read_frame(source: SourceConfig, fmt: str, role: str) -> pd.DataFrame:
     path = Path(source.path)
     if not path.is_file():
         raise UserError(f"{role}.path: file {path} does not exist. Check the path (relative to where you run).")
+    encoding = getattr(source, "encoding", "utf-8")  # SourceConfig.encoding (default utf-8) where the schema has it
+    if fmt in ("csv", "tsv"):
+        return read_csv(path, "\t" if fmt == "tsv" else ",", encoding, role)
+    if fmt == "jsonl":
+        return read_jsonl(path, encoding, role)
     try:
-        if fmt in ("csv", "tsv"):
-            sep = "\t" if fmt == "tsv" else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-            return frame.assign(__where__=[f"row {i + 1} (line {i + 2})" for i in range(len(frame))])
-        if fmt == "parquet":
-            frame = pd.read_parquet(path)
-            return frame.assign(__where__=[f"row {i + 1}" for i in range(len(frame))])
-        return _read_jsonl(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot be read as {fmt}: {err}") from None
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records, where = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}, line {number}: not valid JSON ({err.msg}). Each line must be one object.") \
-                    from None
-            if not isinstance(record, dict):
-                raise UserError(f"{path}, line {number}: expected a JSON object ({{\"column\": value, ...}}), "
-                                f"got {type(record).__name__}.")
-            records.append(record)
-            where.append(f"row {len(records)} (line {number})")
-    return pd.DataFrame.from_records(records).assign(__where__=where)
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot be read as parquet: {err}") from None
+    return frame.assign(__where__=[f"row {i + 1}" for i in range(len(frame))])
 
 
 def _filter_split(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.DataFrame:
@@ -152,12 +140,12 @@ def _filter_split(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.Da
 def map_columns(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.DataFrame:
     """Rename source columns to canonical ones (only those), keeping ids when present and adding a ``group`` key."""
     for canonical in source.columns:
-        if canonical not in CANONICAL + ID_COLUMNS:
-            hint = did_you_mean(canonical, CANONICAL)
+        if canonical not in CANONICAL + ID_COLUMNS and not negative_columns([canonical]):
+            hint = did_you_mean(canonical, CANONICAL + ("negative_1",))
             raise UserError(f"{role}.columns: '{canonical}' is not a canonical column.{hint}")
-    mapping = dict(source.columns) or {c: c for c in CANONICAL if c in frame.columns}
+    _require_columns(frame, list(source.columns.values()), source, role, what="columns")
+    mapping = complete_mapping(file_columns(frame), dict(source.columns), role)
     mapping.update({c: c for c in ID_COLUMNS if c in frame.columns and c not in mapping})
-    _require_columns(frame, list(mapping.values()), source, role, what="columns")
     out = pd.DataFrame({canonical: frame[column].to_numpy() for canonical, column in mapping.items()})
     if source.group_column is not None:
         _require_columns(frame, [source.group_column], source, role, what="group_column")
@@ -166,6 +154,34 @@ def map_columns(frame: pd.DataFrame, source: SourceConfig, role: str) -> pd.Data
         first_text = next((c for c in ("sentence1", "anchor", "text") if c in out.columns), None)
         out["group"] = out[first_text].astype(str).to_numpy() if first_text else ""
     return out
+
+
+def file_columns(frame: pd.DataFrame) -> list[str]:
+    return [str(c) for c in frame.columns if c != "__where__"]
+
+
+def complete_mapping(have: list[str], given: dict[str, str], role: str) -> dict[str, str]:
+    """canonical -> file column. Without ``given``: every canonical column the file has by name (negative_1..n
+    too). With a partial ``given``: completed by the fewest columns the file has under their canonical names that
+    make a canonical set (``{label: score}`` on sentence1, sentence2, score → labeled); negatives are never added
+    to a mapping by name. A mapping that is complete already is used as it is."""
+    used = set(given.values())
+    by_name = [c for c in (*CANONICAL, *negative_columns(have)) if c in have and c not in given and c not in used]
+    if not given:
+        kind_of(by_name, role, have)  # an error listing the file's columns when they form no set
+        return {c: c for c in by_name}
+    mapped_negatives = negative_columns(given)
+    base = set(given) - set(mapped_negatives) - set(ID_COLUMNS)
+    choices = []
+    for kind in ("pairs",) if mapped_negatives else ("triplets", "scored", "labeled", "pairs", "classes"):
+        missing = set(KINDS[kind]) - base
+        if base <= set(KINDS[kind]) and missing <= set(by_name):
+            choices.append((len(missing), [c for c in KINDS[kind] if c in missing]))
+    if not choices:
+        sets = " | ".join(", ".join(cols) for cols in KINDS.values())
+        raise UserError(f"{role}.columns maps {sorted(given)}; the file's other columns do not complete a canonical "
+                        f"set ({sets}). The file has: {', '.join(have)}. Map the missing columns in {role}.columns.")
+    return {**given, **{c: c for c in min(choices, key=lambda choice: choice[0])[1]}}
 
 
 def _require_columns(frame: pd.DataFrame, needed: list[str], source: SourceConfig, role: str, what: str) -> None:
@@ -178,8 +194,9 @@ def _require_columns(frame: pd.DataFrame, needed: list[str], source: SourceConfi
             )
 
 
-def kind_of(columns, role: str) -> str:
-    """Which canonical set the columns form; an error naming the sets when they form none."""
+def kind_of(columns, role: str, have: list[str] | None = None) -> str:
+    """Which canonical set the columns form; an error naming the sets (and the file's ``have`` columns) when they
+    form none."""
     present = {c for c in columns if c in CANONICAL}
     negatives = negative_columns(columns)
     if present == {"anchor", "positive"} and negatives:
@@ -191,5 +208,6 @@ def kind_of(columns, role: str) -> str:
         if set(KINDS[kind]) == present:
             return kind
     sets = " | ".join(", ".join(cols) for cols in KINDS.values())
+    listed = f" The file has: {', '.join(have)}." if have is not None else ""
     raise UserError(f"{role}: columns {sorted(present)} form no canonical set. Map them with {role}.columns to one of: "
-                    f"{sets}.")
+                    f"{sets}.{listed}")

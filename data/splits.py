@@ -7,7 +7,7 @@ import random
 from datasets import Dataset
 
 from configs.errors import UserError
-from data.checks import TEXT_COLUMNS
+from data.checks import text_columns
 
 
 def components(rows: Dataset) -> list[int]:
@@ -21,7 +21,7 @@ def components(rows: Dataset) -> list[int]:
         return i
 
     first_seen: dict[tuple[str, str], int] = {}
-    keyed = [c for c in rows.column_names if c in TEXT_COLUMNS] + ["group"]
+    keyed = text_columns(rows.column_names) + ["group"]
     for column in keyed:
         space = "group" if column == "group" else "text"  # a text joins rows whichever column it sits in
         for index, value in enumerate(rows[column]):
@@ -61,6 +61,6 @@ def shared_texts(a: Dataset, b: Dataset) -> set[str]:
     """Texts present in both datasets (any text column): the leakage a grouped split prevents."""
 
     def texts(rows: Dataset) -> set[str]:
-        return {str(v).strip() for c in rows.column_names if c in TEXT_COLUMNS for v in rows[c]}
+        return {str(v).strip() for c in text_columns(rows.column_names) for v in rows[c]}
 
     return texts(a) & texts(b)

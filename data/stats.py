@@ -7,7 +7,8 @@ from collections import Counter
 
 from datasets import Dataset
 
-from data.checks import TEXT_COLUMNS
+from data.checks import text_columns
+from data.mining_report import mining_markdown
 
 
 def split_stats(rows: Dataset, tokenizer=None, max_seq_length: int | None = None) -> dict:
@@ -19,17 +20,17 @@ def split_stats(rows: Dataset, tokenizer=None, max_seq_length: int | None = None
                           "share_at_least_0.5": sum(s >= 0.5 for s in scores) / len(scores)}
     if "label" in rows.column_names:
         stats["label_counts"] = {str(k): v for k, v in sorted(Counter(rows["label"]).items())}
-    text_columns = [c for c in rows.column_names if c in TEXT_COLUMNS]
-    pairs = list(zip(*(rows[c] for c in text_columns)))
+    texts = text_columns(rows.column_names)
+    pairs = list(zip(*(rows[c] for c in texts)))
     stats["duplicate_pairs"] = len(pairs) - len(set(pairs))
     if tokenizer is not None and max_seq_length:
-        stats["tokens"] = {c: token_lengths(rows[c], tokenizer, max_seq_length) for c in text_columns}
+        stats["tokens"] = {c: token_lengths(rows[c], tokenizer, max_seq_length) for c in texts}
     return stats
 
 
 def token_lengths(texts: list[str], tokenizer, max_seq_length: int) -> dict:
     """Token counts (with special tokens) and the share of texts the model will truncate."""
-    lengths = sorted(len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
+    lengths = sorted(len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"])
     return {
         "mean": statistics.fmean(lengths),
         "p95": lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))],
@@ -55,6 +56,8 @@ def stats_markdown(stats: dict) -> str:
             lines.append(f"- {column}: {t['mean']:.1f} tokens on average, p95 {t['p95']}, max {t['max']}; "
                          f"{t['share_truncated']:.1%} longer than max_seq_length {t['max_seq_length']}")
         lines.append("")
+    if stats.get("hard_negatives"):
+        lines += mining_markdown(stats["hard_negatives"])
     if stats.get("shared_texts"):
         lines.append(f"Texts shared between train and test (source splits): {stats['shared_texts']}")
     return "\n".join(lines) + "\n"

@@ -1,12 +1,14 @@
 """``python -m evaluate CONFIG_OR_RUN_DIR [key=value ...]``: the untuned baseline against the tuned model.
 
 Reads the run's resolved config and prepared splits, reports leakage, runs the same evaluators on both models, and
-writes ``RUN_DIR/eval/``: ``report.json``, ``report.md``, ``report.html`` and ``details.json``; prints the table.
-``python -m evaluate compare RUN_DIR ...`` prints a leaderboard of runs evaluated on the same data.
+writes ``RUN_DIR/eval/``: ``report.json``, ``report.md``, ``report.html``, ``details.json`` and ``units.json``
+(per-unit scores); prints the table. ``python -m evaluate compare RUN_A RUN_B`` prints the paired difference B - A
+of two runs evaluated on the same data (and a leaderboard; three or more runs: the leaderboard).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -14,16 +16,42 @@ from pathlib import Path
 from configs.cli import parse, run
 from configs.errors import UserError
 from configs.runs import load_run
+from configs.schema import RunConfig
 from data.prepare import load_prepared
-from evaluate.compare import eval_sets, evaluate_model, pair_up, primary
+from evaluate.compare import EvalSet, check_dims, eval_sets, evaluate_dims, evaluate_model, pair_up, primary
 from evaluate.details import build_details
 from evaluate.embed import resolve_precision
 from evaluate.leaderboard import compare_main
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
+from evaluate.units import FULL, units_record
 from train.model import load_model, model_fingerprint
 
 log = logging.getLogger("evaluate")
+
+
+def measure(model, fingerprint: str, sets: list[EvalSet], config: RunConfig, precision: str) -> tuple[dict, dict]:
+    """({"full" or str(dim): {dataset: TaskResult}}, encoding info) for one model: encode once (with train.prompts,
+    else the model's own prompts), then score at full size and at each evaluate.truncate_dims size."""
+    cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
+    results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, fingerprint, cache, precision,
+                                       train_prompts=config.train.prompts)
+    truncated = evaluate_dims(sets, encoding["embeddings"], config.evaluate.truncate_dims)
+    return {FULL: results, **{str(dim): r for dim, r in truncated.items()}}, encoding
+
+
+def run_identity(run_dir: Path) -> dict:
+    """run_id and config_hash from run.json (written by train), so push can check the report is this run's."""
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {key: info[key] for key in ("run_id", "config_hash") if key in info}
+
+
+def encoding_record(encodings: dict[str, dict]) -> dict:
+    """The report's prompts, similarity and embedding size per model, and how each model's encoding went."""
+    return {"prompts": {m: e.pop("prompts") for m, e in encodings.items()},
+            "similarity": {m: e.pop("similarity") for m, e in encodings.items()},
+            "embedding_dim": [e.pop("dim") for e in encodings.values()][-1], "encoding": encodings}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return compare_main(argv[1:])
     # 1. The run's own resolved config and prepared splits: the held-out data the model never saw.
     args, _ = parse(argv, "python -m evaluate", "Compare the tuned model with its untuned baseline "
-                    "(or: python -m evaluate compare RUN_DIR ... for a leaderboard of runs).")
+                    "(or: python -m evaluate compare RUN_A RUN_B ... to compare runs; see its --help).")
     config = load_run(args.config, args.overrides)
     run_dir = Path(config.run_dir)
     final = run_dir / "final"
@@ -43,29 +71,34 @@ def main(argv: list[str] | None = None) -> int:
     leaks = leakage(prepared.train, {s.config.name: s.table for s in sets})
     for line in leakage_lines(leaks):  # said before any number, so nobody reads a leaked score unwarned
         log.warning(line)
-    # 2. The same evaluators on the baseline and on the tuned model.
-    #    Each model encodes each distinct text once; embeddings are cached by weights hash and texts.
-    cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
+    # 2. The same evaluators, prompts and truncations on the baseline and on the tuned model (sizes checked first).
+    #    Each model encodes each distinct (prompt, text) once; embeddings are cached by model fingerprint and texts.
     baseline_model, resolved = load_model(config.model)
-    fingerprint = f"{resolved.fingerprint}-{baseline_model.max_seq_length}"
-    precision = resolve_precision(config.evaluate.precision, baseline_model)
-    baseline, baseline_enc = evaluate_model(baseline_model, sets, config.evaluate.batch_size, fingerprint, cache,
-                                            precision)
     tuned_model, _ = load_model(config.model, path=final)
+    for model in (baseline_model, tuned_model):
+        check_dims(config.evaluate.truncate_dims, model)
+    precision = resolve_precision(config.evaluate.precision, baseline_model)
+    baseline, base_enc = measure(baseline_model, f"{resolved.fingerprint}-{baseline_model.max_seq_length}", sets,
+                                 config, precision)
     tuned_fingerprint = model_fingerprint(final)
-    fingerprint = f"{tuned_fingerprint}-{tuned_model.max_seq_length}"
-    tuned, tuned_enc = evaluate_model(tuned_model, sets, config.evaluate.batch_size, fingerprint, cache, precision)
-    # 3. Pair up with confidence intervals and p-values, decide, write, show.
-    datasets = pair_up(sets, baseline, tuned, seed=config.evaluate.seed)
-    details = build_details(sets, baseline, tuned, baseline_enc.pop("embeddings"), tuned_enc.pop("embeddings"),
-                            seed=config.evaluate.seed)
+    tuned, tuned_enc = measure(tuned_model, f"{tuned_fingerprint}-{tuned_model.max_seq_length}", sets, config,
+                               precision)
+    # 3. Pair up with confidence intervals and p-values (at every size), decide, write, show.
+    seed = config.evaluate.seed
+    details = build_details(sets, baseline[FULL], tuned[FULL], base_enc.pop("embeddings"),
+                            tuned_enc.pop("embeddings"), seed=seed)
+    datasets = pair_up(sets, baseline[FULL], tuned[FULL], seed=seed)
     report = {
-        "run_dir": str(run_dir), "base_model": resolved.base_model, "model_revision": resolved.revision,
-        "base_fingerprint": resolved.fingerprint, "tuned_fingerprint": tuned_fingerprint,
-        "tuned_model": str(final), "datasets": datasets, "primary": primary(config, datasets),
-        "encoding": {"baseline": baseline_enc, "tuned": tuned_enc}, "leakage": leaks,
+        "run_dir": str(run_dir), **run_identity(run_dir), "base_model": resolved.base_model,
+        "model_revision": resolved.revision, "base_fingerprint": resolved.fingerprint,
+        "tuned_fingerprint": tuned_fingerprint, "tuned_model": str(final), "datasets": datasets,
+        "primary": primary(config, datasets),
+        "truncated": {level: pair_up(sets, baseline[level], tuned[level], seed=seed) for level in baseline
+                      if level != FULL},
+        **encoding_record({"baseline": base_enc, "tuned": tuned_enc}), "leakage": leaks,
     }
-    write_report(report, details, run_dir / "eval")
+    units = units_record({s.config.name: s.config.task for s in sets}, tuned, seed)
+    write_report(report, details, run_dir / "eval", units)
     print(report_markdown(report))
     return 0
 

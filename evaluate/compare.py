@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from data.prepare import Prepared, load_table
 from data.sources import KINDS, Table
 from evaluate import tasks
 from evaluate.cache import cached_embed
+from evaluate.embed import Embeddings
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, check_task
 from evaluate.leakage import fingerprint
+from evaluate.prompts import prompts_record, resolve_prompts
 from evaluate.significance import DeltaStats, compare_means, compare_statistic, rowwise
 
 log = logging.getLogger(__name__)
@@ -68,20 +71,51 @@ def check_primary(config: RunConfig, named_tasks: list[tuple[str, str]]) -> None
                         f"{did_you_mean(config.evaluate.primary, options)}")
 
 
+def check_dims(dims: tuple[int, ...], model) -> None:
+    """Fail before any encoding when ``evaluate.truncate_dims`` asks for more coordinates than the model has."""
+    size = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+    for dim in dims:
+        if dim < 1 or (size is not None and dim > size):
+            raise UserError(f"evaluate.truncate_dims: {dim} is not a size the model's {size}-dimensional embeddings "
+                            f"can be truncated to; use sizes from 1 to {size}, e.g. [{size // 2}, {size // 4}].")
+
+
+def set_texts(sets: list[EvalSet]) -> dict[str, list[str]]:
+    """role -> every text the tasks of ``sets`` look up in that role (see evaluate.prompts)."""
+    texts: dict[str, list[str]] = {}
+    for s in sets:
+        for role, items in EVALUATORS[s.config.task].texts(s.table, True).items():
+            texts.setdefault(role, []).extend(items)
+    return texts
+
+
+def run_sets(sets: list[EvalSet], embeddings: Embeddings) -> dict[str, tasks.TaskResult]:
+    return {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True, s.config.ignore_identical_ids)
+            for s in sets}
+
+
 def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str = "",
-                   cache_dir: Path | None = None, precision: str = "fp32") -> tuple[dict[str, tasks.TaskResult], dict]:
-    """Every task's result for one model, encoding each distinct text once; and how the encoding went (with the
-    embeddings themselves under "embeddings", for the report's pictures)."""
-    texts = [t for s in sets for t in EVALUATORS[s.config.task].texts(s.table, True)]
+                   cache_dir: Path | None = None, precision: str = "fp32",
+                   train_prompts: dict[str, str] | None = None) -> tuple[dict[str, tasks.TaskResult], dict]:
+    """Every task's result for one model, encoding each distinct (prompt, text) once; and how the encoding went
+    (prompts, similarity, and the embeddings themselves under "embeddings", for the report's pictures).
+
+    ``train_prompts`` is ``train.prompts``: the prompts the user trained with, which win over the model's own."""
+    texts = set_texts(sets)
+    prompts = resolve_prompts(model, texts, train_prompts)
     cache_dir = cache_dir if fingerprint else None  # no fingerprint, no safe cache key
-    embeddings = cached_embed(model, texts, batch_size, f"{fingerprint}-{precision}", cache_dir, precision)
+    embeddings = cached_embed(model, texts, batch_size, f"{fingerprint}-{precision}", cache_dir, precision, prompts)
     log.info("%d distinct texts %s in %.1f s", len(embeddings.index),
              "loaded from the cache" if embeddings.cached else "encoded", embeddings.seconds)
-    results = {s.config.name: EVALUATORS[s.config.task].run(s.table, embeddings, True, s.config.ignore_identical_ids)
-               for s in sets}
-    return results, {"seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached,
-                     "precision": precision,
-                     "embeddings": embeddings}
+    return run_sets(sets, embeddings), {
+        "seconds": embeddings.seconds, "texts": len(embeddings.index), "cached": embeddings.cached,
+        "precision": precision, "similarity": embeddings.similarity, "dim": int(embeddings.vectors.shape[1]),
+        "prompts": prompts_record(prompts), "embeddings": embeddings}
+
+
+def evaluate_dims(sets: list[EvalSet], embeddings: Embeddings, dims: tuple[int, ...]) -> dict[int, dict]:
+    """Every task's result with the embeddings truncated to each of ``dims`` (re-normalised for cosine)."""
+    return {dim: run_sets(sets, embeddings.truncated(dim)) for dim in dims}
 
 
 def metric_delta(task: str, metric: str, base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int) -> DeltaStats:
@@ -127,6 +161,23 @@ def clustering_stats(base: tasks.TaskResult, tuned: tasks.TaskResult, seed: int,
     return DeltaStats(delta, float(low), float(high), float("nan"), bool(not low <= 0 <= high), n)
 
 
+UNDEFINED_WHY = ("not a finite number, e.g. a correlation of a model that gives every pair the same score, or no "
+                 "bootstrap resample in which the metric is defined")
+
+
+def metric_entry(b: float, t: float, stats: DeltaStats) -> dict:
+    """One metric's numbers for report.json; a non-finite value becomes null with the reason under "undefined",
+    and then nothing about the delta is significant. A missing p alone (clustering) is no fault."""
+    entry = {"baseline": b, "tuned": t, "delta": t - b, "ci_low": stats.ci_low, "ci_high": stats.ci_high,
+             "p_value": None if math.isnan(stats.p_value) else stats.p_value, "significant": stats.significant,
+             "n_units": stats.n_units}
+    bad = [k for k in ("baseline", "tuned", "delta", "ci_low", "ci_high") if not math.isfinite(entry[k])]
+    if bad:
+        entry.update({k: None for k in bad}, p_value=None, significant=False,
+                     undefined=f"{', '.join(bad)}: {UNDEFINED_WHY}")
+    return entry
+
+
 def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> dict:
     """Per dataset and metric: baseline, tuned, delta = tuned - baseline, its 95% CI, p-value and verdict."""
     out = {}
@@ -134,12 +185,8 @@ def pair_up(sets: list[EvalSet], baseline: dict, tuned: dict, seed: int = 0) -> 
         name, task = item.config.name, item.config.task
         metrics = {}
         for metric in EVALUATORS[task].metrics:
-            b, t = baseline[name].metrics[metric], tuned[name].metrics[metric]
             stats = metric_delta(task, metric, baseline[name], tuned[name], seed)
-            p_value = None if np.isnan(stats.p_value) else stats.p_value  # JSON has no NaN
-            metrics[metric] = {"baseline": b, "tuned": t, "delta": t - b, "ci_low": stats.ci_low,
-                               "ci_high": stats.ci_high, "p_value": p_value, "significant": stats.significant,
-                               "n_units": stats.n_units}
+            metrics[metric] = metric_entry(baseline[name].metrics[metric], tuned[name].metrics[metric], stats)
         out[name] = {"task": task, "rows": len(item.table.rows), "source": item.table.origin,
                      "fingerprint": fingerprint(item.table), "main_metric": EVALUATORS[task].main, "metrics": metrics}
     return out
@@ -157,4 +204,5 @@ def primary(config: RunConfig, datasets: dict) -> dict:
         raise UserError(f"evaluate.primary '{config.evaluate.primary}' names no evaluated metric."
                         f"{did_you_mean(config.evaluate.primary or '', options)}")
     values = datasets[name]["metrics"][metric]
-    return {"dataset": name, "metric": metric, **values, "improved": bool(values["delta"] > 0)}
+    return {"dataset": name, "metric": metric, **values,
+            "improved": bool(values["delta"] is not None and values["delta"] > 0)}

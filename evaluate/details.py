@@ -44,27 +44,29 @@ def query_details(base: TaskResult, tuned: TaskResult) -> list[dict]:
 
 
 def score_samples(result: TaskResult, emb: Embeddings, seed: int) -> tuple[list[float], list[float]]:
-    """Cosines of queries with their relevant documents, and with as many random non-relevant ones."""
+    """Similarities of queries with their relevant documents, and with as many random non-relevant ones."""
     queries, corpus, qrels = result.retrieval
     rng, doc_ids = np.random.default_rng(seed), list(corpus)
     positive, negative = [], []
     for q_id in result.query_ids[:MAX_PAIRS]:
-        q = emb([queries[q_id]])[0]  # (dim,)
+        q = emb([queries[q_id]], "query")  # (1, dim)
         relevant = [d for d, r in qrels[q_id].items() if r > 0]
         others = [doc_ids[j] for j in rng.choice(len(doc_ids), size=min(len(doc_ids), 3), replace=False)]
-        positive += [float(v) for v in emb([corpus[d] for d in relevant]) @ q]
-        negative += [float(v) for v in emb([corpus[d] for d in others if d not in relevant]) @ q]
+        positive += [float(v) for v in emb.scores(q, emb([corpus[d] for d in relevant], "document"))[0]]
+        negative += [float(v) for v in emb.scores(q, emb([corpus[d] for d in others if d not in relevant],
+                                                         "document"))[0]]
     return positive, negative
 
 
-def embedding_map(texts: list[str], labels: list[str], base: Embeddings, tuned: Embeddings, seed: int) -> dict:
-    """2-D PCA of up to MAX_POINTS texts, fitted per model, for side-by-side scatter plots."""
+def embedding_map(texts: list[str], labels: list[str], roles: list[str], base: Embeddings, tuned: Embeddings,
+                  seed: int) -> dict:
+    """2-D PCA of up to MAX_POINTS texts (each encoded as its role), fitted per model, for side-by-side plots."""
     rng = np.random.default_rng(seed)
     keep = sorted(rng.choice(len(texts), size=min(MAX_POINTS, len(texts)), replace=False))
-    texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    texts, labels, roles = [texts[i] for i in keep], [labels[i] for i in keep], [roles[i] for i in keep]
     points, method = {}, "PCA"
     for name, emb in (("baseline", base), ("tuned", tuned)):
-        flat, method = project(emb(texts), seed)  # (n_points, 2)
+        flat, method = project(emb(texts, roles), seed)  # (n_points, 2)
         points[name] = [[round(float(x), 4), round(float(y), 4)] for x, y in flat]
     return {**points, "labels": labels, "texts": texts, "method": method}
 
@@ -81,17 +83,18 @@ def project(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     return reducer.fit_transform(vectors), "UMAP"
 
 
-def map_inputs(task: str, table, base: TaskResult) -> tuple[list[str], list[str]]:
-    """Which texts to place on the map and how to colour them."""
+def map_inputs(task: str, table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
+    """Which texts to place on the map, how to colour them, and the role each is encoded as."""
     if task == "retrieval":
         queries, corpus, qrels = base.retrieval
         relevant = list(dict.fromkeys(d for q in qrels.values() for d, r in q.items() if r > 0))
         return list(queries.values()) + [corpus[d] for d in relevant], \
-            ["query"] * len(queries) + ["relevant document"] * len(relevant)
+            ["query"] * len(queries) + ["relevant document"] * len(relevant), \
+            ["query"] * len(queries) + ["document"] * len(relevant)
     if task in ("classification", "clustering"):
-        return list(table.rows["text"]), list(table.rows["label"])
+        return list(table.rows["text"]), list(table.rows["label"]), ["text"] * len(table.rows)
     names = ["similar" if g >= 0.5 else "dissimilar" for g in base.gold]
-    return list(table.rows["sentence2"]), names
+    return list(table.rows["sentence2"]), names, ["sentence2"] * len(table.rows)
 
 
 def build_details(sets, baseline: dict, tuned: dict, base_emb: Embeddings, tuned_emb: Embeddings,
@@ -110,7 +113,7 @@ def build_details(sets, baseline: dict, tuned: dict, base_emb: Embeddings, tuned
             info["negative_scores"] = {"baseline": neg_b, "tuned": neg_t}
         elif task in ("sts", "pair_classification"):
             info.update(pair_details(item.table, b, t))
-        texts, labels = map_inputs(task, item.table, b)
-        info["map"] = embedding_map(texts, labels, base_emb, tuned_emb, seed)
+        texts, labels, roles = map_inputs(task, item.table, b)
+        info["map"] = embedding_map(texts, labels, roles, base_emb, tuned_emb, seed)
         out[name] = info
     return out

@@ -17,12 +17,13 @@ from configs.errors import UserError
 from data.sources import KINDS, Table
 from evaluate import tasks
 from evaluate.embed import embed
+from evaluate.prompts import resolve_prompts
 
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
     kinds: tuple[str, ...]  # data kinds it can read, see data.sources.KINDS
-    texts: Callable  # (table, full_corpus) -> every text it will look up
+    texts: Callable  # (table, full_corpus) -> {role: texts} it will look up (roles: see evaluate.prompts)
     run: Callable  # (table, embeddings, full_corpus, ignore_identical_ids) -> tasks.TaskResult
     metrics: tuple[str, ...]
     main: str  # the metric that decides "better"
@@ -56,7 +57,22 @@ def check_task(task: str, table: Table) -> EvaluatorSpec:
     if units < 2:
         raise UserError(f"evaluator '{task}' on {table.origin}: {units} {UNIT_NAMES[task]} to measure; at least 2 "
                         "are needed (a correlation, a ranking or an interval needs more than one).")
+    check_gold_varies(task, table)
     return spec
+
+
+def check_gold_varies(task: str, table: Table) -> None:
+    """A correlation with constant gold scores, or a pair classifier with one class, measures nothing: refuse it
+    here rather than report NaN as 'no significant difference'."""
+    if task not in ("sts", "pair_classification"):
+        return
+    column = "score" if task == "sts" and "score" in table.rows.column_names else "label"
+    values = set(table.rows[column])
+    if len(values) < 2:
+        fix = ("use a set whose pairs have different scores" if task == "sts" else
+               "use a set with both similar (1) and dissimilar (0) pairs")
+        raise UserError(f"evaluator '{task}' on {table.origin}: every pair has the same {column} "
+                        f"({next(iter(values))!r}), so the metric is undefined; {fix}.")
 
 
 UNIT_NAMES = {"sts": "pairs", "pair_classification": "pairs", "retrieval": "queries with a relevant document",
@@ -74,13 +90,16 @@ def count_units(task: str, table: Table) -> int:
 class TaskEvaluator(BaseEvaluator):
     """One task on one table as a sentence-transformers evaluator (for the trainer's dev evaluation)."""
 
-    def __init__(self, task: str, table: Table, name: str, batch_size: int, full_corpus: bool = False):
+    def __init__(self, task: str, table: Table, name: str, batch_size: int, full_corpus: bool = False,
+                 prompts: dict[str, str] | None = None):
+        """``prompts``: ``train.prompts`` (column -> prompt), so dev scores use the prompts the final report uses."""
         super().__init__()
         self.spec, self.task, self.table, self.name = check_task(task, table), task, table, name
-        self.batch_size, self.full_corpus = batch_size, full_corpus
+        self.batch_size, self.full_corpus, self.train_prompts = batch_size, full_corpus, dict(prompts or {})
         self.primary_metric = self.spec.main
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        embeddings = embed(model, self.spec.texts(self.table, self.full_corpus), self.batch_size)
+        texts = self.spec.texts(self.table, self.full_corpus)
+        embeddings = embed(model, texts, self.batch_size, prompts=resolve_prompts(model, texts, self.train_prompts))
         metrics = self.spec.run(self.table, embeddings, self.full_corpus).metrics
         return self.prefix_name_to_metrics(metrics, self.name)

@@ -72,9 +72,33 @@ def short(text: object, limit: int = 160) -> str:
 
 def header_html(report: dict) -> str:
     revision = report.get("model_revision") or "unpinned"
+    identity = " · ".join(f"{key} <code>{esc(report[key])}</code>" for key in
+                          ("run_id", "config_hash", "tuned_fingerprint") if report.get(key))
     return (f"<h1>embtune evaluation: {esc(report['run_dir'])}</h1>"
             f'<p class="meta">Base model <code>{esc(report["base_model"])}</code> (revision <code>{esc(revision)}'
-            f'</code>) · tuned model <code>{esc(report["tuned_model"])}</code></p>')
+            f'</code>) · tuned model <code>{esc(report["tuned_model"])}</code></p>'
+            + (f'<p class="meta small">{identity}</p>' if identity else ""))
+
+
+def prompt_row(role: str, base: dict, tuned: dict) -> str:
+    """One role: the encode method, each model's prompt (repr, so spaces show) and where each came from."""
+    cells = [esc(role), f"<code>{esc((base or tuned).get('encode', ''))}</code>",
+             f"<code>{esc(repr(base.get('prompt', '')))}</code>", f"<code>{esc(repr(tuned.get('prompt', '')))}</code>",
+             f"{esc(base.get('source', ''))} / {esc(tuned.get('source', ''))}"]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def prompts_html(prompts: dict, similarity: dict) -> str:
+    """The prompt each role was encoded with (per model, with its source), and the similarity metrics use."""
+    base, tuned = prompts.get("baseline") or {}, prompts.get("tuned") or {}
+    rows = "".join(prompt_row(role, base.get(role, {}), tuned.get(role, {})) for role in dict.fromkeys([*base, *tuned]))
+    names = similarity or {"baseline": "cosine", "tuned": "cosine"}
+    note = ("cosine (the models' own similarity_fn_name)" if set(names.values()) == {"cosine"} else
+            ", ".join(f"{esc(m)} {esc(n)}" for m, n in names.items()) + ": metrics use the model's own similarity, "
+            "not the cosine ('_cosine' metric names then score that similarity; embeddings are not normalised)")
+    table = ("<table><thead><tr><th>texts</th><th>encoded with</th><th>baseline prompt</th><th>tuned prompt</th>"
+             f"<th>from (baseline / tuned)</th></tr></thead><tbody>{rows}</tbody></table>") if rows else ""
+    return f"<h2>Prompts and similarity</h2><p>Similarity: {note}.</p>{table}"
 
 
 def leakage_html(leakage: dict) -> str:
@@ -107,14 +131,14 @@ def verdict_html(primary: dict) -> str:
             f"{where}; the 95% interval includes 0.</p>")
 
 
-def metric_row(name: str, info: dict, metric: str, v: dict) -> str:
+def metric_row(name: str, info: dict, metric: str, v: dict, dim: str | None = None) -> str:
     """One metrics-table row; the main metric in bold, significant gains green and losses red."""
     classes = ["main"] if metric == info["main_metric"] else []
     if v.get("significant"):
         classes.append("gain" if v["delta"] > 0 else "loss")
-    ci = f"[{num(v['ci_low'], '+.4f')}, {num(v['ci_high'], '+.4f')}]" if "ci_low" in v else "—"
+    ci = f"[{num(v['ci_low'], '+.4f')}, {num(v['ci_high'], '+.4f')}]" if v.get("ci_low") is not None else "—"
     significant = ("yes" if v["significant"] else "no") if "significant" in v else "—"
-    cells = [esc(name), esc(info["task"]), esc(metric)]
+    cells = [esc(dim)] * (dim is not None) + [esc(name), esc(info["task"]), esc(metric)]
     numbers = [num(v["baseline"]), num(v["tuned"]), num(v["delta"], "+.4f")]
     return (f'<tr class="{" ".join(classes)}">' + "".join(f"<td>{c}</td>" for c in cells)
             + "".join(f'<td class="num">{n}</td>' for n in numbers[:2])
@@ -122,15 +146,36 @@ def metric_row(name: str, info: dict, metric: str, v: dict) -> str:
             + f'<td class="num">{num(v.get("p_value"), ".2g")}</td><td>{significant}</td></tr>')
 
 
-def metrics_table(datasets: dict) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("dataset", "task", "metric", "baseline", "tuned", "delta", "95% CI",
-                                              "p", "significant"))
-    rows = "".join(metric_row(name, info, metric, v) for name, info in datasets.items()
+def undefined_notes(levels: dict[str, dict]) -> str:
+    notes = "".join(f"<li>{esc(level)} {esc(name)} {esc(metric)}: {esc(v['undefined'])}</li>"
+                    for level, sets in levels.items() for name, info in sets.items()
+                    for metric, v in info["metrics"].items() if v.get("undefined"))
+    return f'<p class="small">Undefined (—):</p><ul class="small">{notes}</ul>' if notes else ""
+
+
+def metrics_table(datasets: dict, table_id: str = "metrics", levels: dict[str, dict] | None = None) -> str:
+    """The metrics table; with ``levels`` ({dimension: datasets}) a leading 'dim' column and rows per dimension."""
+    columns = ("dim",) * bool(levels) + ("dataset", "task", "metric", "baseline", "tuned", "delta", "95% CI", "p",
+                                          "significant")
+    head = "".join(f"<th>{h}</th>" for h in columns)
+    rows = "".join(metric_row(name, info, metric, v, level if levels else None)
+                   for level, sets in (levels or {"": datasets}).items() for name, info in sets.items()
                    for metric, v in info["metrics"].items())
-    return (f'<table class="sortable" id="metrics"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return (f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            + undefined_notes(levels or {"": datasets}) +
             '<p class="small">Bold: each dataset\'s main metric. Intervals: paired bootstrap over queries or pairs; '
             "p: paired randomization test; significant: p &lt; 0.05 and the interval excludes 0. "
             "Click a column header to sort.</p>")
+
+
+def truncated_html(report: dict) -> str:
+    """Every metric again with embeddings truncated to each evaluate.truncate_dims size."""
+    truncated = report.get("truncated") or {}
+    if not truncated:
+        return ""
+    return (f"<h2>Truncated embeddings</h2><p class=\"small\">First n of {esc(report.get('embedding_dim', '?'))} "
+            "dimensions, re-normalised for cosine; the baseline is truncated the same way.</p>"
+            + metrics_table({}, "truncated", {str(d): sets for d, sets in truncated.items()}))
 
 
 def gold_scatter(pairs: list[dict]) -> str:
@@ -244,7 +289,8 @@ def html_report(report: dict, details: dict) -> str:
     """
     datasets = report["datasets"]
     body = [header_html(report), leakage_html(report.get("leakage") or {}), verdict_html(report["primary"]),
-            "<h2>Metrics</h2>", metrics_table(datasets),
+            "<h2>Metrics</h2>", metrics_table(datasets), truncated_html(report),
+            prompts_html(report.get("prompts") or {}, report.get("similarity") or {}),
             *[dataset_html(name, info, details.get(name)) for name, info in datasets.items()],
             encoding_html(report.get("encoding") or {})]
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

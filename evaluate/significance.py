@@ -54,9 +54,11 @@ class DeltaStats:
 
 def delta_stats(delta: float, interval: tuple[float, float], p_value: float, n_units: int,
                 confidence: float = 0.95) -> DeltaStats:
-    """Bundle the results; significant = p < 1 - confidence and the interval excludes 0."""
+    """Bundle the results; significant = p < 1 - confidence and the interval excludes 0 (never when any of them
+    is undefined: a NaN bound excludes nothing)."""
     low, high = interval
-    significant = p_value < 1 - confidence and not (low <= 0 <= high)
+    defined = bool(np.isfinite([delta, low, high, p_value]).all())
+    significant = defined and p_value < 1 - confidence and not (low <= 0 <= high)
     return DeltaStats(float(delta), float(low), float(high), float(p_value), bool(significant), n_units, confidence)
 
 
@@ -94,6 +96,8 @@ def _percentile_interval(deltas: np.ndarray, confidence: float) -> tuple[float, 
 
 def _p_value(permuted: np.ndarray, observed: float) -> float:
     """Two-sided (1 + #{|perm| >= |observed|}) / (1 + n); the relative tolerance absorbs summation-order rounding."""
+    if not np.isfinite(observed):  # an undefined delta has no p-value (not a tiny one)
+        return float("nan")
     permuted = permuted[np.isfinite(permuted)]
     hits = np.count_nonzero(np.abs(permuted) >= abs(observed) * (1 - 1e-9))
     return float((1 + hits) / (1 + len(permuted)))

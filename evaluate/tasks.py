@@ -48,17 +48,18 @@ class TaskResult:
     retrieval: tuple = ()  # retrieval: (queries, corpus, qrels), for the report's per-query view
 
 
-def pair_texts(table: Table, full_corpus: bool = True) -> list[str]:
-    return list(table.rows["sentence1"]) + list(table.rows["sentence2"])
+def pair_texts(table: Table, full_corpus: bool = True) -> dict[str, list[str]]:
+    return {"sentence1": list(table.rows["sentence1"]), "sentence2": list(table.rows["sentence2"])}
 
 
-def class_texts(table: Table, full_corpus: bool = True) -> list[str]:
-    return list(table.rows["text"])
+def class_texts(table: Table, full_corpus: bool = True) -> dict[str, list[str]]:
+    return {"text": list(table.rows["text"])}
 
 
 def pair_cosines(table: Table, emb: Embeddings) -> np.ndarray:
-    a, b = emb(table.rows["sentence1"]), emb(table.rows["sentence2"])  # (n_pairs, dim) each, unit length
-    return (a * b).sum(axis=1)  # (n_pairs,) cosine
+    """(n_pairs,) the model's similarity of each pair: the cosine for a cosine model (hence the metric names)."""
+    a, b = emb(table.rows["sentence1"], "sentence1"), emb(table.rows["sentence2"], "sentence2")  # (n_pairs, dim)
+    return emb.pair_scores(a, b)
 
 
 def gold_of(table: Table) -> np.ndarray:
@@ -127,15 +128,15 @@ def retrieval_sets(table: Table, full_corpus: bool) -> tuple[dict[str, str], dic
 
 
 def search(queries: dict[str, str], corpus: dict[str, str], emb: Embeddings, k: int = TOP_K) -> dict:
-    """Top-k documents per query by cosine (embeddings are unit length)."""
+    """Top-k documents per query by the model's similarity (queries and documents under their own prompts)."""
     q_ids, d_ids = list(queries), list(corpus)
-    chunks = ((d_ids[s:s + CORPUS_CHUNK], emb([corpus[i] for i in d_ids[s:s + CORPUS_CHUNK]]))
+    chunks = ((d_ids[s:s + CORPUS_CHUNK], emb([corpus[i] for i in d_ids[s:s + CORPUS_CHUNK]], "document"))
               for s in range(0, len(d_ids), CORPUS_CHUNK))
-    return search_vectors(q_ids, emb([queries[i] for i in q_ids]), chunks, k)
+    return search_vectors(q_ids, emb([queries[i] for i in q_ids], "query"), chunks, k, score=emb.scores)
 
 
 def search_vectors(q_ids: list[str], q: np.ndarray, doc_chunks: Iterable[tuple[list[str], np.ndarray]],
-                   k: int = TOP_K) -> dict[str, dict[str, float]]:
+                   k: int = TOP_K, score: Callable | None = None) -> dict[str, dict[str, float]]:
     """Running top k over corpus chunks: memory is one (n_queries, chunk) score block, whatever the corpus size.
 
     Args:
@@ -143,10 +144,11 @@ def search_vectors(q_ids: list[str], q: np.ndarray, doc_chunks: Iterable[tuple[l
         q: (n_queries, dim) query vectors.
         doc_chunks: (doc ids, (chunk, dim) vectors) pairs covering the corpus.
         k: documents kept per query, in trec_eval's order (score desc, then doc id desc).
+        score: (q, chunk vectors) -> (n_queries, chunk) similarity; None: the dot product.
     """
     run: dict[str, dict[str, float]] = {i: {} for i in q_ids}
     for chunk_ids, vectors in doc_chunks:
-        scores = q @ vectors.T  # (n_queries, chunk)
+        scores = score(q, vectors) if score else q @ vectors.T  # (n_queries, chunk)
         for q_id, docs in run_from_scores(q_ids, chunk_ids, scores, k).items():
             merged = {**run[q_id], **docs}
             run[q_id] = {d: merged[d] for d in rank_documents(merged)[:k]}
@@ -165,9 +167,9 @@ def run_retrieval(table: Table, emb: Embeddings, full_corpus: bool = True,
                       run=run, retrieval=(queries, corpus, qrels))
 
 
-def retrieval_texts(table: Table, full_corpus: bool = True) -> list[str]:
+def retrieval_texts(table: Table, full_corpus: bool = True) -> dict[str, list[str]]:
     queries, corpus, _ = retrieval_sets(table, full_corpus)
-    return list(queries.values()) + list(corpus.values())
+    return {"query": list(queries.values()), "document": list(corpus.values())}
 
 
 def class_ids(table: Table) -> np.ndarray:
@@ -178,7 +180,7 @@ def class_ids(table: Table) -> np.ndarray:
 def run_classification(table: Table, emb: Embeddings, *options, seed: int = 0) -> TaskResult:
     """Logistic regression on the embeddings, scored by stratified k-fold cross-validated predictions (k <= 5,
     limited by the smallest class), so every text is predicted by a probe that never saw it."""
-    x, y = emb(table.rows["text"]), class_ids(table)  # (n, dim), (n,)
+    x, y = emb(table.rows["text"], "text"), class_ids(table)  # (n, dim), (n,)
     folds = int(min(5, np.bincount(y).min()))
     if folds < 2:
         raise UserError(f"{table.origin}: classification needs at least 2 texts of every class; "
@@ -212,7 +214,7 @@ def _roc_auc(result: TaskResult, idx: np.ndarray) -> float:
 
 def run_clustering(table: Table, emb: Embeddings, *options, seed: int = 0) -> TaskResult:
     """k-means with k = number of classes (10 restarts), scored by V-measure against the labels."""
-    x, y = emb(table.rows["text"]), class_ids(table)
+    x, y = emb(table.rows["text"], "text"), class_ids(table)
     clusters = KMeans(n_clusters=len(set(y.tolist())), n_init=10, random_state=seed).fit_predict(x)  # (n,)
     result = TaskResult({}, gold=y.astype(np.float64), predicted=clusters)
     result.metrics = {"v_measure": float(v_measure_score(y, clusters))}

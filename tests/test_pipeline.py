@@ -46,7 +46,8 @@ def test_run_folder_is_complete_and_reproducible(trained_run):
     assert set(info["data_sha256"]) == {"train", "dev", "test"}
     assert info["train"]["steps"] == 2
     resolved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text())
-    assert resolved["train"]["max_steps"] == 2 and resolved["loss"] == {"name": "mnrl", "scale": 20.0, "matryoshka_dims": None}
+    assert resolved["train"]["max_steps"] == 2
+    assert resolved["loss"] == {"name": "mnrl", "scale": 20.0, "matryoshka_dims": None}
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 

@@ -44,7 +44,8 @@ def kill_in_save(original):
 if mode == "step":
     transformers.Trainer.training_step = count_then_kill(transformers.Trainer.training_step)
 else:
-    transformers.Trainer._save_optimizer_and_scheduler = kill_in_save(transformers.Trainer._save_optimizer_and_scheduler)
+    Trainer = transformers.Trainer
+    Trainer._save_optimizer_and_scheduler = kill_in_save(Trainer._save_optimizer_and_scheduler)
 from configs.cli import run
 from train.__main__ import main
 sys.exit(run(lambda: main(sys.argv[3:])))

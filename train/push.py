@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
 import shutil
 import sys
@@ -109,16 +108,6 @@ def user_changes(target: Path, new: Path) -> list[str]:
     return changes
 
 
-def normal_permissions(folder: Path) -> None:
-    """Give a folder built under ``mkdtemp`` (0700) and ``mkstemp`` (0600) the modes a new folder and file get
-    under the user's umask, so a teammate or a serving container can read what was published."""
-    umask = os.umask(0)
-    os.umask(umask)  # reading the umask means setting it; put it back at once
-    for path in [folder, *folder.rglob("*")]:
-        if not path.is_symlink():
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def push_local(config: RunConfig, target: Path) -> None:
     """Replace ``target`` atomically; refuse a file, a folder that is not an earlier publish, or one holding files
     that the earlier publish did not write."""
@@ -135,7 +124,6 @@ def push_local(config: RunConfig, target: Path) -> None:
             shown = ", ".join(changes[:10]) + (f" and {len(changes) - 10} more" if len(changes) > 10 else "")
             raise UserError(f"push.local_dir {target} is an earlier publish holding files it did not write: {shown}. "
                             "Replacing it would delete them: move them out, or publish to another folder.")
-        normal_permissions(tmp)
     log.info("published to %s", target)
 
 

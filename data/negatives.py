@@ -1,0 +1,238 @@
+"""Hard negatives for the (anchor, positive) training pairs, mined by sentence-transformers'
+``util.mine_hard_negatives`` (output format "n-tuple" → our kind ``tuples``: anchor, positive, negative_1..n).
+
+The library ranks the candidates, applies range_min / range_max / margins / max_score and drops a pair that keeps
+fewer than ``num_negatives`` negatives (an n-tuple needs equal columns). What we add around it:
+
+- candidates from the training side only (a BEIR source: its corpus; otherwise the train split's positives);
+- a guard against false negatives the library cannot see: a text that equals one of the anchor's positives (or
+  the anchor) once whitespace and case are normalised is never mined for that anchor (``guard_plan``);
+- the miner's identity (``model_fingerprint``) and counts a person can check (``data.mining_report``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from configs.errors import UserError
+from configs.schema import HardNegativesConfig, RunConfig
+from data.sources import Table
+
+log = logging.getLogger(__name__)
+KEY = "data.hard_negatives"
+KEPT_COLUMNS = ("group", "anchor_id", "positive_id")  # carried from a pair to its tuple
+
+
+def normalise(text: str) -> str:
+    """Whitespace collapsed and case folded: 'Foo  Bar' and 'foo bar' are one text to the guard."""
+    return " ".join(str(text).split()).casefold()
+
+
+@dataclass
+class GuardPlan:
+    """What the library is given, arranged so that its own exact-positive mask enforces the normalised guard."""
+
+    dataset: Dataset  # (anchor, positive): the train pairs, then one row per (anchor, spelling to mask)
+    corpus: list[str]  # candidates, one spelling per normalised text (a positive's own spelling wins)
+    masked: set[tuple[str, str]]  # the added (anchor, spelling) rows: masked as positives, never written
+    guard: dict[str, set[str]]  # normalised anchor -> normalised texts it must never get as a negative
+    candidates_given: int
+
+
+def guard_plan(rows: Dataset, candidates: list[str]) -> GuardPlan:
+    """Arrange pairs and candidates so that no anchor can be mined a normalised duplicate of its positives.
+
+    The library masks, per distinct anchor, the exact texts of that anchor's positives. Normalised duplicates
+    among the candidates are merged onto the positive's spelling, and the spellings that remain (positives of
+    other anchors, the anchor's own text) are added as extra positive rows of that anchor, dropped after mining.
+    """
+    anchors, positives = list(rows["anchor"]), list(rows["positive"])
+    guard: dict[str, set[str]] = defaultdict(set)
+    for anchor, positive in zip(anchors, positives):
+        guard[normalise(anchor)].update({normalise(anchor), normalise(positive)})
+    spelling = {}
+    for positive in positives:
+        spelling.setdefault(normalise(positive), positive)
+    merged: dict[str, str] = {}
+    for text in candidates:
+        merged.setdefault(normalise(text), spelling.get(normalise(text), text))
+    corpus = list(merged.values())
+    spellings: dict[str, set[str]] = defaultdict(set)
+    for text in dict.fromkeys(corpus + positives):  # every text the library will rank
+        spellings[normalise(text)].add(text)
+    own: dict[str, set[str]] = defaultdict(set)
+    for anchor, positive in zip(anchors, positives):
+        own[anchor].add(positive)
+    masked = {(anchor, text) for anchor in own for key in guard[normalise(anchor)]
+              for text in spellings.get(key, ()) if text not in own[anchor]}
+    extra = sorted(masked)
+    dataset = Dataset.from_dict({"anchor": anchors + [a for a, _ in extra],
+                                 "positive": positives + [t for _, t in extra]})
+    return GuardPlan(dataset, corpus, masked, dict(guard), len(candidates))
+
+
+def check_settings(settings: HardNegativesConfig, train: Table) -> None:
+    """Errors before any model is loaded: mining needs (anchor, positive) pairs and a window that fits."""
+    if train.kind != "pairs":
+        raise UserError(f"{KEY}: mining needs (anchor, positive) training pairs, but data.train ({train.origin}) is "
+                        f"of kind '{train.kind}'. Map two columns to anchor and positive, or remove {KEY}.")
+    if settings.range_max is not None and settings.range_max - settings.range_min < settings.num_negatives:
+        raise UserError(f"{KEY}: range_max ({settings.range_max}) - range_min ({settings.range_min}) leaves fewer "
+                        f"candidates than num_negatives ({settings.num_negatives}). Raise range_max or lower "
+                        "range_min or num_negatives.")
+
+
+def load_miner(config: RunConfig):
+    """(model, {"name", "fingerprint"}): the base model unless ``hard_negatives.model`` names a local folder."""
+    from train.model import load_model, model_fingerprint
+
+    folder = config.data.hard_negatives.model
+    if folder is None:
+        model, resolved = load_model(config.model)
+        return model, {"name": resolved.base_model, "fingerprint": resolved.fingerprint}
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{KEY}.model: folder {folder} does not exist. Give a local sentence-transformers model "
+                        f"folder, or leave {KEY}.model empty to mine with the base model.")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(str(path), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{KEY}.model: {folder} could not be loaded as a sentence-transformers model "
+                        f"({type(err).__name__}: {str(err)[:200]}).") from None
+    return model, {"name": str(path), "fingerprint": model_fingerprint(path)}
+
+
+def candidate_texts(train: Table) -> tuple[list[str], str]:
+    """The candidate negatives and a sentence saying where they come from (for stats.md)."""
+    if train.corpus:
+        return list(train.corpus.values()), (
+            f"the source's whole corpus ({len(train.corpus)} documents). It is the collection retrieval ranks at "
+            "test time too; choosing candidates reads no dev/test judgement, so no test label reaches training "
+            "(leaving out the documents judged for test queries would itself use the test labels)")
+    return list(dict.fromkeys(train.rows["positive"])), "every positive text of the train split (never dev or test)"
+
+
+class _DropRedraws(io.TextIOBase):
+    """stderr without tqdm's carriage-return redraws: the library always draws bars, a log file needs none."""
+
+    def __init__(self, target) -> None:
+        self.target, self.after_bar = target, False
+
+    def write(self, text: str) -> int:
+        bar = "\r" in text or text == "" or (self.after_bar and text == "\n")
+        if not bar:
+            self.target.write(text)
+        self.after_bar = "\r" in text
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+def bars_on_terminal_only():
+    """A context in which tqdm bars (the library's, the model loader's) reach stderr only if it is a terminal."""
+    return contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(_DropRedraws(sys.stderr))
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """The library's ``random`` sampling (sampling: random) seeded by the run; the global state is restored."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int):
+    """The library's n-tuples with scores, plus the query and corpus embeddings it computed (for the counts)."""
+    from sentence_transformers.util import mine_hard_negatives
+
+    with tempfile.TemporaryDirectory() as cache, _seeded(seed):
+        try:
+            mined = mine_hard_negatives(
+                plan.dataset, model, anchor_column_name="anchor", positive_column_name="positive",
+                corpus=plan.corpus, range_min=settings.range_min, range_max=settings.range_max,
+                max_score=settings.max_score, absolute_margin=settings.absolute_margin,
+                relative_margin=settings.relative_margin, num_negatives=settings.num_negatives,
+                sampling_strategy=settings.sampling, output_format="n-tuple", output_scores=True,
+                batch_size=settings.batch_size, verbose=False, cache_folder=cache)
+        except ValueError as err:  # the library's own checks of the window (range_min, range_max, num_negatives)
+            raise UserError(f"{KEY}: {err}") from None
+        embeddings = [np.load(next(Path(cache).glob(f"{name}_embeddings_*.npy"))) for name in ("query", "corpus")]
+    return mined, embeddings[0], embeddings[1]
+
+
+def assemble(mined: Dataset, plan: GuardPlan, train: Table) -> tuple[Dataset, int]:
+    """Mined rows minus the masking rows, each with its pair's group and ids; rows failing the final guard
+    check are dropped (counted: the plan makes this 0, the check proves it)."""
+    first = {}
+    for index, pair in enumerate(zip(train.rows["anchor"], train.rows["positive"])):
+        first.setdefault(pair, index)
+    kept_columns = [c for c in KEPT_COLUMNS if c in train.rows.column_names]
+    extra = {c: train.rows[c] for c in kept_columns}
+    columns: dict[str, list] = {c: [] for c in [*mined.column_names, *kept_columns]}
+    negatives = [c for c in mined.column_names if c.startswith("negative_")]
+    violations = 0
+    for row in mined:
+        pair = (row["anchor"], row["positive"])
+        if pair in plan.masked:
+            continue
+        if any(normalise(row[c]) in plan.guard[normalise(row["anchor"])] for c in negatives):
+            violations += 1
+            continue
+        for column in mined.column_names:
+            columns[column].append(row[column])
+        for column in kept_columns:
+            columns[column].append(extra[column][first[pair]])
+    return Dataset.from_dict(columns), violations
+
+
+def mine_train(config: RunConfig, train: Table, held_out: list[Table] = ()) -> tuple[Table, dict]:
+    """The train split as tuples with mined negatives, and the mining summary (for meta.json and stats).
+
+    Args:
+        config: the run config; ``config.data.hard_negatives`` holds the settings.
+        train: the train split, kind ``pairs`` (dev and test are never mined and never candidates).
+        held_out: dev/test tables, only to count mined negatives that are also their positives (stats).
+    """
+    from data.mining_report import summary
+
+    settings = config.data.hard_negatives
+    check_settings(settings, train)
+    candidates, source = candidate_texts(train)
+    plan = guard_plan(train.rows, candidates)
+    start = time.perf_counter()
+    with bars_on_terminal_only():
+        model, miner = load_miner(config)
+        log.info("hard negatives: mining %d pairs against %d candidate texts with %s", len(train.rows),
+                 len(plan.corpus), miner["name"])
+        mined, queries, corpus = run_miner(plan, model, settings, config.seed)
+    rows, violations = assemble(mined, plan, train)
+    seconds = time.perf_counter() - start
+    report = summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
+                     held_out, seconds)
+    log.info("hard negatives: %d of %d pairs kept with %d negatives each in %.0f s (%d dropped with fewer left: "
+             "a larger range_max keeps more)", len(rows), len(train.rows), settings.num_negatives, seconds,
+             report["rows"]["dropped_too_few_negatives"])
+    if len(rows) == 0:
+        raise UserError(f"{KEY}: no training pair kept {settings.num_negatives} negatives after the guards. Raise "
+                        f"range_max, lower range_min or num_negatives, or loosen relative_margin/absolute_margin.")
+    table = Table(rows=rows.remove_columns("scores"), kind="tuples", origin=f"{train.origin} (with mined hard "
+                  "negatives)", corpus=train.corpus)
+    return table, report
