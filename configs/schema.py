@@ -6,6 +6,7 @@ generated from these descriptions (``python -m configs --markdown``).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -51,8 +52,9 @@ class SourceConfig(Strict):
     split_column: str | None = Field(None, description="Column of a local file that names each row's split.")
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="Canonical column -> column in the source, e.g. {anchor: question, positive: answer}. "
-        "Canonical sets: sentence1, sentence2, score | anchor, positive[, negative] | sentence1, sentence2, label | "
+        description="Canonical column -> column in the source, e.g. {anchor: question, positive: answer}; columns "
+        "left out are taken by their canonical names when the file has them. Canonical sets: sentence1, sentence2, "
+        "score | anchor, positive[, negative] | anchor, positive, negative_1..n | sentence1, sentence2, label | "
         "text, label.",
     )
     score_range: tuple[float, float] | None = Field(
@@ -64,10 +66,16 @@ class SourceConfig(Strict):
         "Empty groups by the first text column.",
     )
     limit: int | None = Field(None, ge=1, description="Keep only the first N rows (for quick trials).")
+    encoding: str = Field(
+        "utf-8", description="Text encoding of a local CSV/TSV/JSONL file or BEIR folder (a Python codec name: "
+        "utf-8, cp1252, latin-1, ...); utf-8 also reads a byte-order mark."
+    )
 
     @field_validator("score_range")
     @classmethod
     def _low_below_high(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not all(math.isfinite(v) for v in value):
+            raise ValueError(f"score_range must have finite bounds, e.g. [0, 5]; got {list(value)}")
         if value is not None and not value[0] < value[1]:
             raise ValueError(f"score_range must be [low, high] with low < high, e.g. [0, 5]; got {list(value)}")
         return value

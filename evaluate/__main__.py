@@ -26,6 +26,7 @@ from evaluate.leakage import leakage, leakage_lines
 from evaluate.report import report_markdown, write_report
 from evaluate.units import FULL, units_record
 from train.model import load_model, model_fingerprint
+from train.run_record import check_run_consistent
 
 log = logging.getLogger("evaluate")
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     final = run_dir / "final"
     if not final.is_dir():
         raise UserError(f"{final} does not exist: train first with 'python -m train {args.config}'.")
+    check_run_consistent(run_dir)  # final/, data/ and the config are the ones run.json recorded
     prepared = load_prepared(run_dir)
     sets = eval_sets(config, prepared)
     leaks = leakage(prepared.train, {s.config.name: s.table for s in sets})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from data.checks import TEXT_COLUMNS
+from data.checks import text_columns
 from data.sources import Table
 
 # For query → document data a shared document is normal (one corpus); a shared query is leakage.
 QUERY_SIDE = {"pairs": ("anchor",), "triplets": ("anchor",), "scored": ("sentence1", "sentence2"),
-              "labeled": ("sentence1", "sentence2"), "classes": ("text",)}
+              "labeled": ("sentence1", "sentence2"), "classes": ("text",), "tuples": ("anchor",)}
 
 
 def texts_of(table: Table) -> set[str]:
@@ -19,7 +19,7 @@ def texts_of(table: Table) -> set[str]:
 
 def leakage(train: Table, evaluated: dict[str, Table], examples: int = 3) -> dict[str, dict]:
     """{dataset: {"shared": count, "examples": [...]}} for every set that shares texts with ``train``."""
-    seen = {str(v).strip() for c in train.rows.column_names if c in TEXT_COLUMNS for v in train.rows[c]}
+    seen = {str(v).strip() for c in text_columns(train.rows.column_names) for v in train.rows[c]}
     found = {}
     for name, table in evaluated.items():
         shared = sorted(texts_of(table) & seen)

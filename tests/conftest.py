@@ -43,7 +43,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     hf_dir = root / "hf"
     hf_dir.mkdir()
-    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(root / "vocab.txt")), do_lower_case=True)
+    # transformers 5 ignores vocab_file= in the fast tokenizer (every word became [UNK]); vocab= loads the file.
+    tokenizer = BertTokenizerFast(vocab=str(write_vocab(root / "vocab.txt")), do_lower_case=True)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=37, max_position_embeddings=128)
     import torch

@@ -153,3 +153,12 @@ def test_a_shadowed_bundled_package_with_cls_pooling_is_refused(tmp_path, monkey
     with pytest.raises(UserError, match=r"bundled:all-MiniLM-L6-v2: the files in .* differ from the release .*"
                                         r"modified or shadowed; reinstall"):
         resolve_model(ModelConfig(name="bundled:all-MiniLM-L6-v2"))
+
+
+def test_the_tiny_test_model_reads_its_words_not_unknown_tokens(tiny_model_dir):
+    """Every test that trains the tiny model relies on it telling words apart (once every word was [UNK])."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    ids = model.tokenizer("disk full on server")["input_ids"]
+    assert model.tokenizer.unk_token_id not in ids and len(set(ids)) == 6  # [CLS] 4 words [SEP]

@@ -15,6 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from sentence_transformers.base.sampler import BatchSamplers
+
 from configs.cli import parse, run
 from configs.errors import UserError
 from configs.runs import (
@@ -29,6 +31,7 @@ from configs.runs import (
     run_lock,
 )
 from data.__main__ import save_run_data
+from data.checks import check_classes_fill_batches
 from data.prepare import prepare
 from evaluate.compare import check_tasks_fit, eval_sets
 from train.checkpoints import CompletionMarker, DivergenceGuard, Interrupt, checkpoints_dir, resume_point
@@ -57,9 +60,14 @@ def train(config, run_dir: Path, command: str) -> int:
         move_aside_finished(run_dir)
     checkpoint, marker = resume_point(config, "python -m train")
     run_id = marker["run_id"] if marker else new_run_id()
-    # 3. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write.
+    # 3. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write
+    #    (before mining too, which takes minutes on a real corpus).
+    if config.data.hard_negatives:
+        check_fit(config.loss.name, "tuples", "data.train after hard-negative mining")
     prepared = prepare(config)
-    check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
+    spec = check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
+    if spec.batch_sampler == BatchSamplers.GROUP_BY_LABEL:  # batch-triplet losses need labels with 2+ texts
+        check_classes_fill_batches(prepared.train, config.train.batch_size)
     check_tasks_fit(config, prepared)
     eval_sets(config, prepared)  # general (forgetting) sets load now: a missing file fails before hours of training
     stats = save_run_data(config, prepared)
