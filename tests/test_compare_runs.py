@@ -13,6 +13,7 @@ import pytest
 
 from configs.cli import run
 from conftest import tiny_config, write_config
+from train.model import model_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,13 @@ def runs(tmp_path_factory, tiny_model_dir):
         assert run(lambda main=main: main([config])) == 0
     run_a, run_b = tmp / "run", tmp / "run-b"
     info = json.loads((run_a / "run.json").read_text())
-    (run_a / "run.json").write_text(json.dumps({**info, "run_id": "run-a-1", "config_hash": "c" * 64}))
+    (run_a / "run.json").write_text(json.dumps({**info, "run_id": "run-a-1"}))
     shutil.copytree(run_a, run_b)
     shutil.rmtree(run_b / "final")
     shutil.copytree(tiny_model_dir, run_b / "final")
+    # B's record says its model is the untuned one, as a run that trained nothing would (evaluate checks it).
+    (run_b / "run.json").write_text(json.dumps({**info, "run_id": "run-b-1",
+                                                "final_fingerprint": model_fingerprint(run_b / "final")}))
     for folder in (run_a, run_b):
         assert run(lambda folder=folder: evaluate_main([str(folder)])) == 0
     return run_a, run_b
@@ -115,7 +119,8 @@ def test_compare_help_says_what_two_and_more_runs_print(capsys):
 def test_report_records_the_runs_identity_prompts_and_similarity(runs):
     run_a, _ = runs
     report = json.loads((run_a / "eval" / "report.json").read_text(), parse_constant=pytest.fail)
-    assert report["run_id"] == "run-a-1" and report["config_hash"] == "c" * 64
+    assert report["run_id"] == "run-a-1" and report["config_hash"] == json.loads(
+        (run_a / "run.json").read_text())["config_hash"]
     assert len(report["tuned_fingerprint"]) == 64
     assert report["similarity"] == {"baseline": "cosine", "tuned": "cosine"}
     assert report["prompts"]["tuned"]["query"] == {"prompt": "", "source": "model prompts['query']",
