@@ -114,7 +114,10 @@ NOT_TRAINING = ("run_dir", "evaluate", "push", "train.logging_steps", "train.dat
 
 
 def training_settings(config: RunConfig) -> dict[str, object]:
-    """The config as flat ``dotted.key -> value``, without the keys in ``NOT_TRAINING``."""
+    """The settings that differ from their defaults, as flat ``dotted.key -> value``, without ``NOT_TRAINING`` keys.
+
+    Defaults are left out so that a key a later embtune adds (with a default that keeps today's behaviour) does not
+    change the identity of runs trained before it existed."""
     flat: dict[str, object] = {}
 
     def walk(node: object, prefix: str) -> None:
@@ -124,7 +127,7 @@ def training_settings(config: RunConfig) -> dict[str, object]:
         else:
             flat[prefix.rstrip(".")] = node
 
-    walk(config.model_dump(mode="json"), "")
+    walk(config.model_dump(mode="json", exclude_defaults=True), "")
     return {k: v for k, v in flat.items() if not any(k == n or k.startswith(n + ".") for n in NOT_TRAINING)}
 
 
