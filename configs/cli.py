@@ -65,7 +65,14 @@ def quiet_bars_in_logs() -> None:
     """In a log file (stderr is not a terminal) a progress bar is kilobytes of carriage returns: switch every tqdm
     bar off (TQDM_DISABLE is read by tqdm itself); the trainer then prints a line every logging_steps instead."""
     if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads it when imported: for processes we start
+        import datasets
+        import huggingface_hub.utils
+        import transformers
+
+        datasets.disable_progress_bars()  # these were imported already: switch their bars off directly
+        huggingface_hub.utils.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def run(main: Callable[[], int]) -> int:

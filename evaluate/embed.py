@@ -7,6 +7,8 @@ are L2-normalised so a dot product is the cosine; a dot-product model's vectors 
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -15,6 +17,8 @@ import torch
 
 from configs.errors import UserError
 from evaluate.prompts import ROLE_METHODS, ROLE_MODES, Prompt, resolve_prompts
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]  # (encode mode, prompt, text)
 SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
@@ -107,13 +111,21 @@ def encode_keys(model, keys: list[Key], batch_size: int, progress: bool) -> np.n
     for i, (mode, prompt, _) in enumerate(keys):
         groups.setdefault((mode, prompt), []).append(i)
     vectors = np.zeros((len(keys), 0), dtype=np.float32)
+    bar = progress and sys.stderr.isatty()  # a terminal gets the library's bar; a log file a line per chunk
+    done, started = 0, time.perf_counter()
     for (mode, prompt), rows in groups.items():
         encode = getattr(model, ROLE_METHODS[mode], model.encode)
-        out = np.asarray(encode([keys[i][2] for i in rows], prompt=prompt, batch_size=batch_size,
-                                show_progress_bar=progress, convert_to_numpy=True), dtype=np.float32)
-        if vectors.shape[1] != out.shape[1]:
-            vectors = np.zeros((len(keys), out.shape[1]), dtype=np.float32)
-        vectors[rows] = out
+        step = len(rows) if bar or not progress else batch_size * 20
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            out = np.asarray(encode([keys[i][2] for i in chunk], prompt=prompt, batch_size=batch_size,
+                                    show_progress_bar=bar, convert_to_numpy=True), dtype=np.float32)
+            if vectors.shape[1] != out.shape[1]:
+                vectors = np.zeros((len(keys), out.shape[1]), dtype=np.float32)
+            vectors[chunk] = out
+            done += len(chunk)
+            if progress and not bar:
+                log.info("encoded %d/%d texts (%.0f s)", done, len(keys), time.perf_counter() - started)
     return vectors
 
 

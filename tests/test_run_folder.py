@@ -146,3 +146,22 @@ def test_the_run_folder_is_readable_by_others(tmp_path, tiny_model_dir, pairs_cs
                  run_dir / "data" / "train.jsonl", run_dir / "config.resolved.yaml"]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+
+
+def test_progress_in_a_log_file_is_lines_not_bars(tmp_path, tiny_model_dir, pairs_csv):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    config = _config(tmp_path, tiny_model_dir, pairs_csv, logging_steps=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("TQDM_DISABLE", None)
+    for stage in ("train", "evaluate"):
+        done = subprocess.run([sys.executable, "-m", stage, config], cwd=REPO, capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "\r" not in done.stderr + done.stdout and "it/s]" not in done.stderr, stage
+    assert "'loss'" in subprocess.run([sys.executable, "-m", "train", config, "train.learning_rate=0.01"], cwd=REPO,
+                                      capture_output=True, text=True, timeout=300, env=env).stdout

@@ -7,7 +7,7 @@ config so every run is the same few lines a careful user would write by hand.
 from __future__ import annotations
 
 import logging
-import os
+import sys
 from pathlib import Path
 
 import torch
@@ -56,7 +56,7 @@ def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfo
         **saving_arguments(config, dev),
         prompts=dict(t.prompts) or None,
         report_to="none",
-        disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",  # a log file gets the trainer's lines, not a bar
+        disable_tqdm=not sys.stderr.isatty(),  # a log file gets the trainer's line per logging step, not a bar
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=t.dataloader_workers,
