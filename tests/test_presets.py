@@ -20,6 +20,11 @@ def smoke_overrides(path: Path, tiny_model_dir: Path, run_dir: Path) -> list[str
     for split in ("train", "dev", "test"):
         if getattr(config.data, split) is not None:
             overrides.append(f"data.{split}.limit={60 if split == 'train' else 20}")
+    if config.data.hard_negatives is not None:
+        # The random tiny model scores every candidate alike, so the margin guard would drop them all: mine its top
+        # candidates instead (the guards themselves are tested with known scores in test_negatives.py).
+        overrides += ["data.hard_negatives.relative_margin=null", "data.hard_negatives.range_min=0",
+                      "data.hard_negatives.range_max=10"]
     return overrides
 
 
