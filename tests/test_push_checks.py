@@ -190,3 +190,20 @@ def test_the_card_shows_user_text_as_text(tmp_path, tiny_model_dir):
     assert "| &lt;img src=x onerror=alert(1)&gt;\\|\\`x\\` | retrieval |" in card
     assert "&lt;script&gt;.csv" in card and "a" * 64 in card and "b" * 64 in card and "d" * 64 in card
     assert "embtune run: r1" in card
+
+
+def test_the_card_names_the_recipe_mined_negatives_prompts_and_the_best_checkpoint(tmp_path, tiny_model_dir):
+    source = {"path": "pairs.csv", "columns": {"anchor": "a", "positive": "b"}}
+    raw = tiny_config(tmp_path, tiny_model_dir, {"train": source, "hard_negatives": {"num_negatives": 2}},
+                      {"name": "cached_mnrl"})
+    raw["train"].update(prompts={"anchor": "query: "}, select_best=True, eval_steps=2)
+    config = validate(raw)
+    run_info = {"base_model": "base", "model_revision": None, "weights_sha256": "a" * 64, "data_sha256": {},
+                "versions": {}, "train": {"rows": 3, "steps": 8}, "prompts": {"anchor": "query: "},
+                "best_checkpoint": {"step": 6, "metric": "eval_dev_ndcg@10", "dev_score": 0.71234}}
+    report = {"primary": {"dataset": "t", "metric": "ndcg@10", "baseline": None, "tuned": 0.6, "delta": None},
+              "datasets": {}}
+    card = model_card(config, run_info, report)
+    assert "Best dev checkpoint: step 6 of 8, eval\\_dev\\_ndcg@10 = 0.7123" in card
+    assert "num\\_negatives" in card and "query: " in card
+    assert "— → 0.6000 (undefined)" in card  # an undefined baseline does not crash the card

@@ -10,7 +10,7 @@ from __future__ import annotations
 import yaml
 
 from configs.schema import RunConfig
-from evaluate.report import markdown_table, md_escape
+from evaluate.report import markdown_table, md_escape, num
 
 
 def _provenance(run: dict, fingerprint: str | None) -> list[str]:
@@ -38,15 +38,32 @@ def _training(config: RunConfig, run: dict) -> list[str]:
         f"- Loss: {md_escape(config.loss.name)} {md_escape(options) if options else ''}".rstrip(),
         "- Hyperparameters: " + md_escape(", ".join(f"{k}={v}" for k, v in config.train.model_dump().items())),
         f"- Seed: {config.seed}; libraries: " + md_escape(", ".join(f"{k} {v}" for k, v in run["versions"].items())),
+        *_recipe(config, run),
     ]
+
+
+def _recipe(config: RunConfig, run: dict) -> list[str]:
+    """What went beyond the plain loop: mined negatives, prompts, the checkpoint chosen on dev."""
+    lines = []
+    if config.data.hard_negatives:
+        lines.append("- Hard negatives mined from the training corpus: "
+                     + md_escape(config.data.hard_negatives.model_dump(exclude_none=True)))
+    if run.get("prompts"):
+        lines.append(f"- Prompts: {md_escape(run['prompts'])}")
+    best = run.get("best_checkpoint")
+    if best:
+        lines.append(f"- Best dev checkpoint: step {best['step']} of {run['train']['steps']}, "
+                     f"{md_escape(best['metric'])} = {num(best['dev_score'])}")
+    return lines
 
 
 def _comparison(report: dict | None) -> list[str]:
     if report is None:
         return ["Not evaluated yet: run `python -m evaluate` before pushing to include the comparison."]
     p = report["primary"]
-    return [f"Primary metric {md_escape(p['dataset'])} {md_escape(p['metric'])}: {p['baseline']:.4f} → "
-            f"{p['tuned']:.4f} ({p['delta']:+.4f}).", "", markdown_table(report["datasets"])]
+    delta = f"{p['delta']:+.4f}" if p.get("delta") is not None else "undefined"
+    return [f"Primary metric {md_escape(p['dataset'])} {md_escape(p['metric'])}: {num(p['baseline'])} → "
+            f"{num(p['tuned'])} ({delta}).", "", markdown_table(report["datasets"])]
 
 
 def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: str | None = None) -> str:
