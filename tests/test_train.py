@@ -6,14 +6,21 @@ import math
 
 import pytest
 import torch
+from datasets import Dataset
 
 from configs.errors import UserError
 from configs.load import validate
 from conftest import tiny_config, write_config
 from data.prepare import prepare
+from data.sources import Table
 from train.losses import LOSSES
 from train.model import load_model
 from train.trainer import build_trainer, trainer_dataset
+
+
+def nothing_written(run_dir) -> bool:
+    """No file in the run folder (``python -m train`` may create the folder itself to check it is writable)."""
+    return not run_dir.exists() or not any(run_dir.iterdir())
 
 
 def _data(kind: str, paths: dict) -> dict:
@@ -47,12 +54,28 @@ def paths(pairs_csv, scored_csv, labeled_csv, tmp_path):
             "classes": pairs_csv}
 
 
-KIND_OF_LOSS = {"cosine": "scored", "cosent": "scored", "mnrl": "pairs", "contrastive": "labeled",
-                "online_contrastive": "labeled", "triplet": "triplets", "batch_all_triplet": "classes"}
+KIND_OF_LOSS = {"cosine": "scored", "cosent": "scored", "angle": "scored", "mnrl": "pairs", "cached_mnrl": "pairs",
+                "gist": "pairs", "cached_gist": "pairs", "contrastive": "labeled", "online_contrastive": "labeled",
+                "triplet": "triplets", "batch_all_triplet": "classes"}
+TUPLE_LOSSES = sorted(name for name, spec in LOSSES.items() if "tuples" in spec.kinds)
 
 
 def test_every_registered_loss_has_a_test_kind():
     assert set(KIND_OF_LOSS) == set(LOSSES)
+
+
+def test_the_losses_that_read_tuples_are_the_in_batch_negative_ones():
+    # GISTEmbedLoss reads 2 or 3 columns only ("Expected 2 or 3 embeddings"), so tuples go to cached_gist.
+    assert TUPLE_LOSSES == ["cached_gist", "cached_mnrl", "mnrl"]
+
+
+def _step_changes_parameters(config, model, train, dev) -> None:
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = build_trainer(config, model, train, dev)
+    result = trainer.train()
+    assert math.isfinite(result.training_loss)
+    changed = [not torch.equal(b, a.detach()) for b, a in zip(before, model.parameters())]
+    assert any(changed), "no parameter changed after two optimiser steps"
 
 
 @pytest.mark.parametrize("loss_name", sorted(KIND_OF_LOSS))
@@ -61,12 +84,29 @@ def test_loss_takes_a_step_and_changes_parameters(loss_name, paths, tiny_model_d
     config = validate(raw)
     prepared = prepare(config)
     model, _ = load_model(config.model)
-    before = [p.detach().clone() for p in model.parameters()]
-    trainer = build_trainer(config, model, prepared.train, prepared.dev)
-    result = trainer.train()
-    assert math.isfinite(result.training_loss)
-    changed = [not torch.equal(b, a.detach()) for b, a in zip(before, model.parameters())]
-    assert any(changed), "no parameter changed after two optimiser steps"
+    _step_changes_parameters(config, model, prepared.train, prepared.dev)
+
+
+def tuples_table() -> Table:
+    """(anchor, positive, negative_1, negative_2): each incident with the plain lines of its topic's other two
+    incidents, as hard-negative mining would write them (topics come in threes)."""
+    from conftest import INCIDENT_ROWS, same_topic_neighbour
+
+    first = [same_topic_neighbour(i) for i in range(len(INCIDENT_ROWS))]
+    second = [same_topic_neighbour(i) for i in first]
+    return Table(rows=Dataset.from_dict({
+        "anchor": [r[1] for r in INCIDENT_ROWS], "positive": [r[2] for r in INCIDENT_ROWS],
+        "negative_1": [INCIDENT_ROWS[i][2] for i in first], "negative_2": [INCIDENT_ROWS[i][2] for i in second],
+    }), kind="tuples", origin="tuples (test)")
+
+
+@pytest.mark.parametrize("loss_name", TUPLE_LOSSES)
+def test_tuple_losses_take_a_step_on_two_negatives(loss_name, paths, tiny_model_dir, tmp_path):
+    config = validate(tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": loss_name}))
+    train = tuples_table()
+    assert trainer_dataset(train).column_names == ["anchor", "positive", "negative_1", "negative_2"]
+    model, _ = load_model(config.model)
+    _step_changes_parameters(config, model, train, None)
 
 
 def test_columns_reach_the_trainer_in_the_loss_order_not_the_file_order(tmp_path, tiny_model_dir):
@@ -79,8 +119,9 @@ def test_columns_reach_the_trainer_in_the_loss_order_not_the_file_order(tmp_path
     assert trainer_dataset(prepared.train).column_names == ["sentence1", "sentence2", "score"]
 
 
-def test_mnrl_uses_the_no_duplicates_sampler():
-    assert LOSSES["mnrl"].batch_sampler.value == "no_duplicates"
+@pytest.mark.parametrize("loss_name", ["mnrl", "cached_mnrl", "gist", "cached_gist"])
+def test_in_batch_negative_losses_use_the_no_duplicates_sampler(loss_name):
+    assert LOSSES[loss_name].batch_sampler.value == "no_duplicates"
 
 
 @pytest.mark.parametrize("loss_name,kind", [("mnrl", "scored"), ("cosine", "pairs"), ("triplet", "labeled")])
@@ -93,15 +134,16 @@ def test_a_loss_that_does_not_fit_the_columns_fails_before_training(
     config_path = write_config(tmp_path, tiny_config(tmp_path, tiny_model_dir, _data(kind, paths), {"name": loss_name}))
     assert run(lambda: main([str(config_path)])) == 2
     assert f"loss '{loss_name}' consumes columns" in capsys.readouterr().err
-    assert not (tmp_path / "run").exists(), "a misfit must leave no run folder behind"
+    assert nothing_written(tmp_path / "run"), "a misfit must leave nothing in the run folder"
 
 
 def test_misfit_message_names_the_columns_and_the_losses_that_fit(paths, tiny_model_dir, tmp_path):
     from train.losses import check_fit
 
     with pytest.raises(UserError, match=r"loss 'mnrl' consumes columns \(anchor, positive\) or \(anchor, positive, "
-                                        r"negative\), but .* has \(sentence1, sentence2, score\)\. Losses that fit "
-                                        r"this data: cosent, cosine"):
+                                        r"negative\) or \(anchor, positive, negative_1\.\.\.\), but .* has "
+                                        r"\(sentence1, sentence2, score\)\. Losses that fit this data: angle, cosent, "
+                                        r"cosine"):
         check_fit("mnrl", "scored", "data.train (x.csv)")
 
 
@@ -113,7 +155,7 @@ def test_fp16_on_cpu_is_a_clear_error(paths, tiny_model_dir, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
-        training_arguments(validate(raw), has_dev=False)
+        training_arguments(validate(raw), None)
 
 
 def test_an_evaluation_task_that_cannot_read_its_split_fails_before_training(paths, tiny_model_dir, tmp_path, capsys):
@@ -125,4 +167,4 @@ def test_an_evaluation_task_that_cannot_read_its_split_fails_before_training(pat
     assert run(lambda: main([str(write_config(tmp_path, raw))])) == 2
     assert "task 'retrieval' cannot read the test split (sentence1, sentence2, score). Tasks that can: sts" in \
         capsys.readouterr().err
-    assert not (tmp_path / "run").exists()
+    assert nothing_written(tmp_path / "run")

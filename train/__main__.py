@@ -34,8 +34,15 @@ from data.__main__ import save_run_data
 from data.checks import check_classes_fill_batches
 from data.prepare import prepare
 from evaluate.compare import check_tasks_fit, eval_sets
-from train.checkpoints import CompletionMarker, DivergenceGuard, Interrupt, checkpoints_dir, resume_point
-from train.losses import check_fit
+from train.checkpoints import (
+    CompletionMarker,
+    DivergenceGuard,
+    Interrupt,
+    checkpoints_dir,
+    resume_point,
+    weights_finite,
+)
+from train.losses import check_fit, check_loss_fits_model
 from train.model import load_model
 from train.run_record import run_record
 from train.trainer import build_trainer
@@ -70,14 +77,16 @@ def train(config, run_dir: Path, command: str) -> int:
         check_classes_fill_batches(prepared.train, config.train.batch_size)
     check_tasks_fit(config, prepared)
     eval_sets(config, prepared)  # general (forgetting) sets load now: a missing file fails before hours of training
+    # 4. Base model, verified (bundled files are fingerprinted against the known release); the loss must fit it
+    #    (Matryoshka sizes, guide model) before anything is written.
+    model, resolved = load_model(config.model)
+    check_loss_fits_model(config.loss, model)
     stats = save_run_data(config, prepared)
     # Only the main process wrote data/ (other ranks neither record nor check it).
     data_sha = json.loads((run_dir / "data" / "meta.json").read_text())["sha256"] if is_main_process() else None
     if is_main_process() and marker and marker.get("data_sha256") not in (None, data_sha):
         raise UserError(f"The training data changed since the interrupted run in {run_dir} was checkpointed, so "
                         "resuming would mix two datasets. Restore the data, or start fresh in another run_dir=...")
-    # 4. Base model, verified (bundled files are fingerprinted against the known release).
-    model, resolved = load_model(config.model)
     # 5. Train, checkpointing as we go; resume where an earlier process stopped.
     interrupt = Interrupt().install()
     callbacks = [CompletionMarker(run_id, config_hash(config), data_sha), DivergenceGuard(config.train.learning_rate),
@@ -102,9 +111,7 @@ def train(config, run_dir: Path, command: str) -> int:
 
 def write_final(config, trainer, run_dir: Path) -> None:
     """``final/`` atomically; NaN weights never get there (the divergence guard also checks every step)."""
-    import torch
-
-    if not all(torch.isfinite(p).all() for p in trainer.model.parameters()):
+    if not weights_finite(trainer.model):
         raise UserError("The trained weights hold NaN or infinite values; final/ was not written. Lower "
                         f"train.learning_rate (now {config.train.learning_rate:g}).")
     with atomic_dir(run_dir / "final") as tmp:

@@ -98,6 +98,13 @@ class CompletionMarker(TrainerCallback):
         return control
 
 
+def weights_finite(model) -> bool:
+    """One norm over every trainable weight: NaN or inf anywhere makes it non-finite (so do weights beyond ~1e19,
+    which is divergence too). One reduction per step instead of one per tensor: about 30 ms for MiniLM on a CPU."""
+    weights = [p.detach() for p in model.parameters() if p.requires_grad]
+    return not weights or bool(torch.isfinite(torch.nn.utils.get_total_norm(weights)))
+
+
 class DivergenceGuard(TrainerCallback):
     """Stops training when the loss is NaN/inf or a weight became NaN/inf, naming the step; nothing is saved."""
 
@@ -105,7 +112,7 @@ class DivergenceGuard(TrainerCallback):
         self.learning_rate = learning_rate
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if model is not None and not all(torch.isfinite(p).all() for p in model.parameters() if p.requires_grad):
+        if model is not None and not weights_finite(model):
             self._stop(state.global_step, "some weights are NaN or infinite")
         return control
 
