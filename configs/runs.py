@@ -172,24 +172,29 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def _take_lock(lock: Path) -> None:
     lock.parent.mkdir(parents=True, exist_ok=True)
     mine = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%F %T")})
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _read_lock(lock)
-            if holder and _alive(holder):
-                raise UserError(
-                    f"{lock.parent} is in use: process {holder['pid']} on {holder['host']} has been training there "
-                    f"since {holder.get('since', '?')}. Wait for it, stop it, or choose another run_dir=..."
-                ) from None
-            log.warning("taking over the lock of a process that is gone (%s)", holder or "unreadable lock")
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(mine)
-        return
-    raise UserError(f"Could not lock {lock.parent}: another process keeps taking {lock}. Try again.")
+    # Written in full under a temporary name, then linked into place: link() fails if the lock exists, and a reader
+    # never sees a lock without its pid (which it would take for a dead process's).
+    fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=lock.parent)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(mine)
+    try:
+        for _ in range(2):
+            try:
+                os.link(tmp, lock)
+                return
+            except FileExistsError:
+                holder = _read_lock(lock)
+                if holder and _alive(holder):
+                    raise UserError(
+                        f"{lock.parent} is in use: process {holder['pid']} on {holder['host']} has been training "
+                        f"there since {holder.get('since', '?')}. Wait for it, stop it, or choose another run_dir=..."
+                    ) from None
+                log.warning("taking over the lock of a process that is gone (%s)", holder or "unreadable lock")
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+        raise UserError(f"Could not lock {lock.parent}: another process keeps taking {lock}. Try again.")
+    finally:
+        os.unlink(tmp)
 
 
 def _read_lock(lock: Path) -> dict | None:

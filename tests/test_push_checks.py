@@ -85,6 +85,8 @@ def test_a_publish_has_a_manifest_provenance_and_the_users_normal_permissions(ru
     info = json.loads((run_dir / "run.json").read_text())
     assert model_fingerprint(run_dir / "final") in card and info["base_fingerprint"] in card
     assert info["weights_sha256"] in card and info["run_id"] in card
+    # A reader can check the published folder against its card: the files a publish adds do not count.
+    assert model_fingerprint(target) == model_fingerprint(run_dir / "final")
 
 
 # ------------------------------------------------------------------------------------------- what it refuses

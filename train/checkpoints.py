@@ -123,8 +123,9 @@ class DivergenceGuard(TrainerCallback):
         return control
 
     def _stop(self, step: int, what: str) -> None:
+        suggestion = min(self.learning_rate / 10, 2e-5)  # 2e-5 is a safe start for fine-tuning sentence encoders
         raise UserError(f"Training diverged at step {step}: {what}. No final/ model was written. Lower "
-                        f"train.learning_rate (now {self.learning_rate:g}; try {self.learning_rate / 10:g}) or add "
+                        f"train.learning_rate (now {self.learning_rate:g}; try {suggestion:g}) or add "
                         "warm-up (train.warmup_ratio); checkpoints from before the divergence are kept.")
 
 

@@ -131,6 +131,9 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
 # other backends' copies of the weights (ONNX / OpenVINO exports are checked by their own parity tests).
 NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino",
              "checkpoints", "eval"}
+# What a publish adds beside the model (embtune_config.yaml, embtune_manifest.json, eval_report.*): a published
+# folder must have the fingerprint its card records, which is that of final/.
+NOT_MODEL_PREFIXES = ("embtune_", "eval_")
 
 
 def model_files(path: Path) -> list[str]:
@@ -138,7 +141,8 @@ def model_files(path: Path) -> list[str]:
     files = []
     for item in sorted(path.rglob("*")):
         rel = item.relative_to(path)
-        if item.is_file() and not any(part in NOT_MODEL or part.startswith(".") for part in rel.parts):
+        skipped = any(part in NOT_MODEL or part.startswith(".") for part in rel.parts)
+        if item.is_file() and not skipped and not rel.parts[0].startswith(NOT_MODEL_PREFIXES):
             files.append(rel.as_posix())
     return files
 
