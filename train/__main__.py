@@ -97,8 +97,9 @@ def train(config, run_dir: Path, command: str) -> int:
     finally:
         interrupt.uninstall()
     if interrupt.stopped:
-        print(f"Interrupted: checkpoint saved in {checkpoints_dir(config)}. Resume with:\n  {command}",
-              file=sys.stderr)
+        if is_main_process():  # under DDP every rank stops; one says how to resume
+            print(f"Interrupted: checkpoint saved in {checkpoints_dir(config)}. Resume with:\n  {command}",
+                  file=sys.stderr)
         return 130
     # 6. Only the main process writes: the final model atomically, then the run's record, which makes it finished.
     if is_main_process():
