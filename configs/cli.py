@@ -86,3 +86,6 @@ def run(main: Callable[[], int]) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C while training, or Ctrl-C in any other stage: no traceback
+        print("interrupted: nothing was finished; the newest complete checkpoint (if any) is kept", file=sys.stderr)
+        return 130

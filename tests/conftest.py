@@ -143,3 +143,23 @@ def write_config(tmp_path: Path, config: dict) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+def trained_incidents_run(tmp: Path, model_dir: Path, **evaluate) -> Path:
+    """A run folder after `python -m data` and `python -m train` on the tiny model: incident pairs (a third of the
+    topics held out) evaluated by retrieval, plus a general STS set; ``evaluate`` adds evaluate settings."""
+    from configs.cli import run
+    from data.__main__ import main as data_main
+    from train.__main__ import main as train_main
+
+    pairs = write_csv(tmp / "pairs.csv", ["topic", "jargon", "plain"], INCIDENT_ROWS)
+    scored = write_csv(tmp / "scored.csv", ["sentence1", "sentence2", "score", "topic"], neighbour_pairs(5.0, 2.0))
+    source = {"path": str(pairs), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
+    raw = tiny_config(tmp, model_dir, {"train": source, "test_fraction": 0.34}, {"name": "mnrl"})
+    raw["evaluate"].update(evaluate, datasets=[
+        {"name": "incidents", "task": "retrieval", "split": "test"},
+        {"name": "general-sts", "task": "sts", "source": {"path": str(scored), "score_range": [0, 5]}}])
+    config = str(write_config(tmp, raw))
+    for main in (data_main, train_main):
+        assert run(lambda main=main: main([config])) == 0
+    return tmp / "run"

@@ -12,29 +12,17 @@ import shutil
 import pytest
 
 from configs.cli import run
-from conftest import tiny_config, write_config
+from conftest import trained_incidents_run
 from train.model import model_fingerprint
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model_dir):
     """Run A (trained, with run_id/config_hash in run.json) and run B (A's folder holding the base model)."""
-    from conftest import INCIDENT_ROWS, neighbour_pairs, write_csv
-    from data.__main__ import main as data_main
     from evaluate.__main__ import main as evaluate_main
-    from train.__main__ import main as train_main
 
     tmp = tmp_path_factory.mktemp("compare")
-    pairs = write_csv(tmp / "pairs.csv", ["topic", "jargon", "plain"], INCIDENT_ROWS)
-    scored = write_csv(tmp / "scored.csv", ["sentence1", "sentence2", "score", "topic"], neighbour_pairs(5.0, 2.0))
-    source = {"path": str(pairs), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
-    raw = tiny_config(tmp, tiny_model_dir, {"train": source, "test_fraction": 0.34}, {"name": "mnrl"})
-    raw["evaluate"].update(truncate_dims=[16], datasets=[
-        {"name": "incidents", "task": "retrieval", "split": "test"},
-        {"name": "general-sts", "task": "sts", "source": {"path": str(scored), "score_range": [0, 5]}}])
-    config = str(write_config(tmp, raw))
-    for main in (data_main, train_main):
-        assert run(lambda main=main: main([config])) == 0
+    trained_incidents_run(tmp, tiny_model_dir, truncate_dims=[16])
     run_a, run_b = tmp / "run", tmp / "run-b"
     info = json.loads((run_a / "run.json").read_text())
     (run_a / "run.json").write_text(json.dumps({**info, "run_id": "run-a-1"}))

@@ -165,3 +165,11 @@ def test_progress_in_a_log_file_is_lines_not_bars(tmp_path, tiny_model_dir, pair
         assert "\r" not in done.stderr + done.stdout and "it/s]" not in done.stderr, stage
     assert "'loss'" in subprocess.run([sys.executable, "-m", "train", config, "train.learning_rate=0.01"], cwd=REPO,
                                       capture_output=True, text=True, timeout=300, env=env).stdout
+
+
+def test_an_abort_with_ctrl_c_ends_without_a_traceback(capsys):
+    def aborted() -> int:
+        raise KeyboardInterrupt
+
+    assert run(aborted) == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from datasets import Dataset
 from configs.cli import run
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
-from conftest import tiny_config, write_config
+from conftest import trained_incidents_run
 from data.sources import Table
 from evaluate.compare import EvalSet, check_dims, evaluate_dims, evaluate_model, pair_up
 from evaluate.embed import Embeddings
@@ -83,23 +83,7 @@ def test_a_size_beyond_the_models_dimension_is_refused(tiny_model_dir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model_dir):
     """A trained run (data and train only) on the tiny model, with a general STS set to evaluate."""
-    from conftest import INCIDENT_ROWS, neighbour_pairs, write_csv
-    from data.__main__ import main as data_main
-    from train.__main__ import main as train_main
-
-    tmp = tmp_path_factory.mktemp("dims")
-    pairs = write_csv(tmp / "pairs.csv", ["topic", "jargon", "plain"], INCIDENT_ROWS)
-    scored = write_csv(tmp / "scored.csv", ["sentence1", "sentence2", "score", "topic"], neighbour_pairs(5.0, 2.0))
-    source = {"path": str(pairs), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
-    raw = tiny_config(tmp, tiny_model_dir, {"train": source, "test_fraction": 0.34}, {"name": "mnrl"})
-    raw["evaluate"]["datasets"] = [
-        {"name": "incidents", "task": "retrieval", "split": "test"},
-        {"name": "general-sts", "task": "sts", "source": {"path": str(scored), "score_range": [0, 5]}},
-    ]
-    config = str(write_config(tmp, raw))
-    for main in (data_main, train_main):
-        assert run(lambda main=main: main([config])) == 0
-    return tmp / "run"
+    return trained_incidents_run(tmp_path_factory.mktemp("dims"), tiny_model_dir)
 
 
 def test_too_large_a_size_fails_before_any_encoding(trained, monkeypatch, capsys):
