@@ -7,7 +7,7 @@ generated from these descriptions (``python -m configs --markdown``).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,6 +20,16 @@ class Strict(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------------------- model
+class AdapterConfig(Strict):
+    kind: Literal["lora"] = Field("lora", description="Adapter type (peft): lora.")
+    r: int = Field(8, ge=1, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA scaling alpha (the update is scaled by alpha / r).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA branch.")
+    target_modules: tuple[str, ...] | None = Field(
+        None, description="Module names to adapt, e.g. [query, value]; empty: peft's default for the architecture."
+    )
+
+
 class ModelConfig(Strict):
     name: str = Field(
         "bundled:all-MiniLM-L6-v2",
@@ -29,6 +39,18 @@ class ModelConfig(Strict):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of a Hub model.")
     max_seq_length: int | None = Field(
         None, ge=8, description="Truncate inputs to this many tokens; empty keeps the model's own setting."
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run the model repository's own Python code (custom architectures). Only for models you "
+        "trust; logged as a warning and recorded in run.json and the card."
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for loading the transformer, e.g. {torch_dtype: bfloat16, "
+        "attn_implementation: sdpa}; checked against the known keys.",
+    )
+    adapter: AdapterConfig | None = Field(
+        None, description="Train a LoRA adapter (peft) instead of every weight; the base stays frozen."
     )
 
 
@@ -249,6 +271,25 @@ class TrainConfig(Strict):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many dev evaluations without improvement (needs a dev split)."
     )
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="Add up gradients of N batches per optimiser step (less memory per step). It does not "
+        "add in-batch negatives: use a cached loss (cached_mnrl, cached_gist) for a larger candidate pool."
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory, about 30% more time."
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="Clip the gradient norm to this value.")
+    scheduler: Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"] = (
+        Field("linear", description="Learning-rate schedule after warm-up.")
+    )
+    report_to: tuple[Literal["tensorboard", "mlflow", "trackio", "wandb"], ...] = Field(
+        (), description="Trackers that receive the loss and dev metrics while training, e.g. [tensorboard, mlflow]; "
+        "empty: none (run.json and report.html still hold the curves)."
+    )
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI for report_to: mlflow; empty: a SQLite file in run_dir "
+        "(sqlite:///RUN_DIR/mlflow.db), no server needed."
+    )
 
 
 # -------------------------------------------------------------------------------------------------------- evaluate
@@ -267,6 +308,19 @@ class EvalDatasetConfig(Strict):
     ignore_identical_ids: bool = Field(
         False, description="Retrieval: drop a document whose id equals the query id (BEIR/MTEB, ArguAna-like sets)."
     )
+
+
+class ChunkingConfig(Strict):
+    max_tokens: int | None = Field(
+        None, ge=8, description="Window length in tokens; empty: the model's max_seq_length."
+    )
+    overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
+
+
+class RerankConfig(Strict):
+    model: str = Field(description="Cross-encoder (sentence-transformers CrossEncoder): a local folder or Hub id.")
+    top_k: int = Field(100, ge=1, description="Re-score each query's top k documents.")
+    batch_size: int = Field(32, ge=1, description="Pairs per cross-encoder batch.")
 
 
 class EvaluateConfig(Strict):
@@ -290,15 +344,64 @@ class EvaluateConfig(Strict):
         (),
         description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128].",
     )
+    backend: Literal["torch", "onnx", "openvino"] = Field(
+        "torch", description="Run the models for evaluation with PyTorch or an exported ONNX / OpenVINO model."
+    )
+    keyword: bool = Field(
+        True, description="Add BM25 (bm25s) and hybrid (BM25 + tuned) reference rows to every retrieval set."
+    )
+    chunking: ChunkingConfig | None = Field(
+        None, description="Retrieval: split long documents into token windows and score each by its best window "
+        "(MaxP), so nothing past the model's limit is ignored."
+    )
+    rerank: RerankConfig | None = Field(
+        None, description="Retrieval: re-score each query's top k (tuned model and BM25) with a cross-encoder."
+    )
+    merge_ratios: tuple[float, ...] = Field(
+        (0.0, 0.25, 0.5, 0.75, 1.0),
+        description="'python -m evaluate merge': weights of the tuned model in base/tuned interpolations.",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------ push
+class MlflowPushConfig(Strict):
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; empty: a SQLite file in the project folder (sqlite:///mlflow.db)."
+    )
+    experiment: str = Field("embtune", description="MLflow experiment to log the published run in.")
+    registered_model_name: str = Field(description="Registry name; each push registers a new version.")
+
+
+ExportName = Literal["onnx", "onnx_int8", "openvino", "openvino_int8"]
+
+
 class PushConfig(Strict):
     local_dir: str | None = Field(None, description="Copy the model, card and report to this folder.")
     repo_id: str | None = Field(None, description="Hugging Face Hub repository, e.g. 'my-org/minilm-incidents'.")
     private: bool = Field(True, description="Create the Hub repository as private.")
     revision: str | None = Field(None, description="Hub branch to push to (created if missing); empty: main.")
     commit_message: str = Field("Upload fine-tuned model from embtune", description="Hub commit message.")
+    create_pr: bool = Field(False, description="Open a Hub pull request instead of committing to the branch.")
+    allow_regression: bool = Field(
+        False, description="Publish although the primary metric did not improve significantly, a forgetting set "
+        "lost significantly, or the run was never evaluated; the card then says so in its first lines."
+    )
+    card_examples: bool = Field(
+        False, description="Let the card show training examples verbatim (off: domain data can be private)."
+    )
+    export: tuple[ExportName, ...] = Field(
+        (), description="Also publish exports with a parity check: onnx, onnx_int8, openvino, openvino_int8."
+    )
+    mlflow: MlflowPushConfig | None = Field(
+        None, description="Also log and register the model in an MLflow registry (self-hosted publishing)."
+    )
+    merge_adapter: bool = Field(
+        False, description="A LoRA run: publish the base with the adapter merged in, instead of the adapter alone."
+    )
+    merge_ratio: float | None = Field(
+        None, ge=0, le=1, description="Publish the base/tuned interpolation at this tuned weight (see 'python -m "
+        "evaluate merge'); empty publishes the tuned model."
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------- run
