@@ -23,6 +23,7 @@ demo: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m train configs/quickstart.yaml
 	$(OFFLINE) $(PY) -m evaluate configs/quickstart.yaml
 	$(OFFLINE) $(PY) -m train.push configs/quickstart.yaml push.local_dir=published/quickstart
+	@echo "Report: $(CURDIR)/runs/quickstart/eval/report.html (published model: $(CURDIR)/published/quickstart)"
 
 test: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m pytest -q $(PYTEST_ARGS)

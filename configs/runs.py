@@ -110,7 +110,7 @@ def write_resolved(config: RunConfig) -> Path:
 # Keys that cannot change what training produces: where the run lives, how often it logs or saves, how it is
 # evaluated and published. A resume may change them; everything else must match the interrupted run.
 NOT_TRAINING = ("run_dir", "evaluate", "push", "train.logging_steps", "train.dataloader_workers", "train.resume",
-                "train.save_steps", "train.save_total_limit")
+                "train.save_steps", "train.save_total_limit", "train.report_to", "train.tracking_uri")
 
 
 def training_settings(config: RunConfig) -> dict[str, object]:
