@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from configs.schema import EvalDatasetConfig, ModelConfig, SourceConfig
     from data.prepare import load_table
-    from evaluate.compare import EvalSet, evaluate_model
+    from evaluate.measure import evaluate_model
+    from evaluate.sets import EvalSet
     from train.model import load_model
 
     data = Path(args.data)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [args.only] if args.only else list(sources)
     sets = [EvalSet(EvalDatasetConfig(name=n, task=sources[n][1]), load_table(sources[n][0], n)) for n in names]
     model, resolved = load_model(ModelConfig(name="bundled:all-MiniLM-L6-v2"))
-    fingerprint = f"{resolved.weights_sha256}-{model.max_seq_length}"
+    fingerprint = resolved.fingerprint  # the cache adds max_seq_length, prompts, precision itself
     results, encoding = evaluate_model(model, sets, 64, fingerprint, Path(args.cache_dir).expanduser(), args.precision)
     print(f"all-MiniLM-L6-v2, max_seq_length {model.max_seq_length}, {args.precision}; encoding "
           f"{encoding['seconds']:.1f} s for {encoding['texts']} texts{' (cached)' if encoding['cached'] else ''}\n")

@@ -333,7 +333,10 @@ class EvaluateConfig(Strict):
         description="Cache of embeddings keyed by model weights and texts (re-evaluating against the same "
         "baseline encodes only the tuned model); empty disables it.",
     )
-    seed: int = Field(0, description="Seed of the bootstrap intervals and randomization tests.")
+    seed: int = Field(
+        0, description="Seed of the bootstrap intervals and randomization tests, and of classification's "
+        "cross-validation folds and k-means."
+    )
     precision: Literal["fp32", "bf16", "auto"] = Field(
         "auto", description="Encoding precision; 'auto' is bf16 only on hardware with native bf16, else fp32."
     )

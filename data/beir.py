@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 from datasets import Dataset
@@ -11,7 +12,9 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.readers import decode, line_rows_before
-from data.sources import Table
+from data.sources import GRADE_COLUMN, Table
+
+log = logging.getLogger(__name__)
 
 
 def doc_text(doc: dict) -> str:
@@ -64,22 +67,75 @@ def read_qrels(path: Path) -> list[tuple[int, str, str, int]]:
 
 
 def check_qrels(path: Path, qrels: list, queries: dict[str, dict], corpus: dict[str, str]) -> None:
-    """One error listing every unknown query id, unknown document id and empty query the qrels name."""
+    """One error listing every unknown query id and empty query the qrels name (and their documents when none is in
+    the corpus); a warning listing documents missing from the corpus, which evaluation counts as trec_eval does."""
+    documents = {d for _, _, d, _ in qrels}
+    missing = sorted(d for d in documents if d not in corpus)
     problems = {
         "query ids not in queries.jsonl": sorted({q for _, q, _, _ in qrels if q not in queries}),
-        "document ids not in corpus.jsonl": sorted({d for _, _, d, _ in qrels if d not in corpus}),
         "queries with empty text": sorted({q for _, q, _, _ in qrels
                                            if q in queries and not str(queries[q].get("text") or "").strip()}),
+        "document ids, none of them in corpus.jsonl (is it the right corpus?)":
+            missing if len(missing) == len(documents) else [],
     }
-    found = [f"{what} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
-             for what, ids in problems.items() if ids]
+    found = [f"{what} ({len(ids)}): {_shown(ids)}" for what, ids in problems.items() if ids]
     if found:
         raise UserError(f"{path} names ids the folder cannot resolve. Fix the qrels or the files:\n  "
                         + "\n  ".join(found))
+    if missing:
+        log.warning(missing_documents_warning(path, qrels, set(missing)))
+
+
+def _shown(ids: list[str], limit: int = 20) -> str:
+    return ", ".join(ids[:limit]) + (" ..." if len(ids) > limit else "")
+
+
+def missing_documents_warning(path: Path, qrels: list, missing: set[str]) -> str:
+    """What judgements of documents missing from the corpus do to the scores, and how many queries they touch."""
+    touched = sorted({q for _, q, d, _ in qrels if d in missing})
+    relevant: dict[str, list[bool]] = {}  # query -> for each judgement > 0: is its document missing?
+    for _, q, d, grade in qrels:
+        if grade > 0:
+            relevant.setdefault(q, []).append(d in missing)
+    unreachable = sorted(q for q, flags in relevant.items() if all(flags))
+    judged = sum(d in missing for _, _, d, _ in qrels)
+    one = len(unreachable) == 1
+    zero = (f"; {len(unreachable)} of them ({_shown(unreachable)}) {'has' if one else 'have'} no relevant document "
+            f"left to find and score{'s' if one else ''} 0" if unreachable else "")
+    return (f"{path}: {len(missing)} document id(s) are not in corpus.jsonl: {_shown(sorted(missing))}. Their "
+            f"{judged} judgement(s) are kept, as trec_eval and MTEB keep them: relevant but never retrieved, so they "
+            f"stay in nDCG's ideal ranking and in recall's and MAP's denominators. They touch {len(touched)} "
+            f"quer{'y' if len(touched) == 1 else 'ies'} ({_shown(touched)}){zero}. If the documents exist, add "
+            "them to corpus.jsonl.")
+
+
+def split_judgements(qrels: list, queries: dict[str, dict], corpus: dict[str, str]) -> tuple[dict, list, dict]:
+    """Every judgement > 0 of a corpus document as a pair row (with its grade in ``relevance``); the others (grades
+    <= 0, documents missing from the corpus) as qrels beside the rows. A pair judged twice keeps its last grade, as
+    BEIR's loader does.
+
+    Returns:
+        (columns of the rows, where each row sits in the qrels file, query id -> doc id -> grade of the others).
+    """
+    last = {(q, d): (number, grade) for number, q, d, grade in qrels}
+    columns: dict[str, list] = {"anchor": [], "positive": [], "anchor_id": [], "positive_id": [], "group": [],
+                                GRADE_COLUMN: []}
+    where: list[str] = []
+    extra: dict[str, dict[str, int]] = {}
+    for (query_id, doc_id), (number, grade) in last.items():
+        if grade <= 0 or doc_id not in corpus:
+            extra.setdefault(query_id, {})[doc_id] = grade
+            continue
+        values = (queries[query_id]["text"], corpus[doc_id], query_id, doc_id, query_id, grade)
+        for key, value in zip(columns, values):
+            columns[key].append(value)
+        where.append(f"line {number} (query {query_id}, document {doc_id})")
+    return columns, where, extra
 
 
 def read_beir(source: SourceConfig, role: str) -> Table:
-    """Every relevant (relevance > 0) qrel as an (anchor, positive) pair; the corpus comes along whole."""
+    """Every relevant (relevance > 0) qrel of a corpus document as an (anchor, positive) pair carrying its grade;
+    the corpus comes along whole, and the other judgements beside the rows (``Table.extra_qrels``)."""
     folder = Path(source.path)
     if source.split is None:
         raise UserError(f"{role}.split must name a qrels file of {folder}/qrels (e.g. train or test).")
@@ -90,15 +146,17 @@ def read_beir(source: SourceConfig, role: str) -> Table:
     qrels_path = folder / "qrels" / f"{source.split}.tsv"
     qrels = read_qrels(qrels_path)
     check_qrels(qrels_path, qrels, queries, corpus)
-    columns: dict[str, list[str]] = {"anchor": [], "positive": [], "anchor_id": [], "positive_id": [], "group": []}
-    where: list[str] = []
-    for number, query_id, doc_id, relevance in qrels:
-        if relevance <= 0:
-            continue
-        for key, value in zip(columns, (queries[query_id]["text"], corpus[doc_id], query_id, doc_id, query_id)):
-            columns[key].append(value)
-        where.append(f"line {number} (query {query_id}, document {doc_id})")
+    columns, where, extra = split_judgements(qrels, queries, corpus)
     if source.limit:
-        columns = {key: values[: source.limit] for key, values in columns.items()}
-        where = where[: source.limit]
-    return Table(rows=Dataset.from_dict(columns), kind="pairs", origin=str(qrels_path), corpus=corpus, locations=where)
+        columns, where, extra = _first_rows(columns, where, extra, source.limit)
+    row_queries = set(columns["anchor_id"])
+    return Table(rows=Dataset.from_dict(columns), kind="pairs", origin=str(qrels_path), corpus=corpus,
+                 locations=where, extra_qrels=extra,
+                 extra_queries={q: queries[q]["text"] for q in extra if q not in row_queries})
+
+
+def _first_rows(columns: dict, where: list, extra: dict, limit: int) -> tuple[dict, list, dict]:
+    """The first ``limit`` rows, and the other judgements of their queries only (``source.limit``)."""
+    columns = {key: values[:limit] for key, values in columns.items()}
+    kept = set(columns["anchor_id"])
+    return columns, where[:limit], {q: docs for q, docs in extra.items() if q in kept}

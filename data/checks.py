@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -39,7 +40,7 @@ def check_table(table: Table, source: SourceConfig | None) -> Table:
     for column, values in updates.items():
         rows = rows.remove_columns(column).add_column(column, values)
     rows = rows.select_columns([c for c in columns])  # keep the canonical order after replacing columns
-    return Table(rows=rows, kind=table.kind, origin=table.origin, corpus=table.corpus, locations=table.locations)
+    return dataclasses.replace(table, rows=rows)  # keeps corpus, locations and judgements that are not rows
 
 
 def where(table: Table, source: SourceConfig | None, index: int, column: str) -> str:

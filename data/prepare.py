@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from datasets import Dataset
@@ -15,9 +16,10 @@ from configs.schema import RunConfig, SourceConfig
 from data.checks import check_table
 from data.mining_report import meta_record
 from data.sources import Table, read_source
-from data.splits import grouped_split, shared_texts
+from data.splits import grouped_split, held_out_queries, shared_texts
 
 SPLITS = ("train", "dev", "test")
+EXTRA_NAME = "qrels_extra.json"  # beside corpus.jsonl: judgements that are not rows (data.prepare.extra_judgements)
 
 
 @dataclass
@@ -32,7 +34,10 @@ class Prepared:
 
 
 def load_table(source: SourceConfig, role: str) -> Table:
-    return check_table(read_source(source, role), source)
+    """A source read and checked; only its rows are rewritten by the checks, so everything else the reader found
+    (corpus, judgements that are not rows) comes along as it is."""
+    table = read_source(source, role)
+    return replace(table, rows=check_table(table, source).rows)
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -42,11 +47,9 @@ def prepare(config: RunConfig) -> Prepared:
     test = load_table(data.test, "data.test") if data.test else None
     dev = load_table(data.dev, "data.dev") if data.dev else None
     if test is None:
-        kept, held = grouped_split(train.rows, data.test_fraction, config.seed)
-        train, test = _with_rows(train, kept), _with_rows(train, held, suffix=" (held-out test split)")
+        train, test = split_table(train, data.test_fraction, config.seed, " (held-out test split)")
     if dev is None and data.dev_fraction > 0:
-        kept, held = grouped_split(train.rows, data.dev_fraction, config.seed + 1)
-        train, dev = _with_rows(train, kept), _with_rows(train, held, suffix=" (dev split)")
+        train, dev = split_table(train, data.dev_fraction, config.seed + 1, " (dev split)")
     if data.hard_negatives is None:
         return Prepared(train=train, test=test, dev=dev)
     from data.negatives import mine_train  # after splitting: only the train split is mined, never dev or test
@@ -55,8 +58,17 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(train=train, test=test, dev=dev, mining=mining)
 
 
-def _with_rows(table: Table, rows: Dataset, suffix: str = "") -> Table:
-    return Table(rows=rows, kind=table.kind, origin=table.origin + suffix, corpus=table.corpus)
+def split_table(table: Table, fraction: float, seed: int, suffix: str) -> tuple[Table, Table]:
+    """(kept, held out): rows split by ``grouped_split``; the judgements that are not rows follow their query."""
+    kept, held = grouped_split(table.rows, fraction, seed)
+    held_ids = held_out_queries(held, table.extra_queries, fraction, seed)
+    return _part(table, kept, lambda q: q not in held_ids, ""), _part(table, held, held_ids.__contains__, suffix)
+
+
+def _part(table: Table, rows: Dataset, has_query: Callable[[str], bool], suffix: str) -> Table:
+    return replace(table, rows=rows, origin=table.origin + suffix, locations=None,
+                   extra_qrels={q: docs for q, docs in table.extra_qrels.items() if has_query(q)},
+                   extra_queries={q: text for q, text in table.extra_queries.items() if has_query(q)})
 
 
 def leakage(prepared: Prepared) -> int:
@@ -77,6 +89,11 @@ def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str]
             text = "".join(json.dumps({"_id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in corpus.items())
             (tmp / "corpus.jsonl").write_text(text, encoding="utf-8")
             fingerprints["corpus"] = hashlib.sha256(text.encode()).hexdigest()
+        extra = extra_judgements(prepared)
+        if extra:
+            text = json.dumps(extra, ensure_ascii=False, indent=1) + "\n"
+            (tmp / EXTRA_NAME).write_text(text, encoding="utf-8")
+            fingerprints["qrels_extra"] = hashlib.sha256(text.encode()).hexdigest()
         meta = {"kinds": {n: t.kind for n, t in prepared.splits().items()}, "sha256": fingerprints}
         if prepared.mining:
             meta["hard_negatives"] = meta_record(prepared.mining)
@@ -97,11 +114,21 @@ def load_prepared(run_dir: Path) -> Prepared:
         for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
             corpus[item["_id"]] = item["text"]
+    extra = json.loads((folder / EXTRA_NAME).read_text(encoding="utf-8")) if (folder / EXTRA_NAME).is_file() else {}
     tables = {}
     for name, kind in meta["kinds"].items():
         rows = _read_rows(folder / f"{name}.jsonl")
-        tables[name] = Table(rows=rows, kind=kind, origin=f"{folder / name}.jsonl", corpus=corpus)
+        judgements = extra.get(name, {})
+        tables[name] = Table(rows=rows, kind=kind, origin=f"{folder / name}.jsonl", corpus=corpus,
+                             extra_qrels=judgements.get("qrels", {}), extra_queries=judgements.get("queries", {}))
     return Prepared(**tables)
+
+
+def extra_judgements(prepared: Prepared) -> dict[str, dict]:
+    """split -> {"qrels": judgements that are not rows, "queries": texts of queries without rows}, for the splits
+    that have any (BEIR qrels naming documents missing from the corpus, or grades <= 0)."""
+    return {name: {"qrels": table.extra_qrels, "queries": table.extra_queries}
+            for name, table in prepared.splits().items() if table.extra_qrels or table.extra_queries}
 
 
 def _read_rows(path: Path) -> Dataset:

@@ -49,6 +49,7 @@ def kind_columns(kind: str, columns) -> list[str]:
         return ["anchor", "positive", *negative_columns(columns)]
     return list(KINDS[kind])
 ID_COLUMNS = ("anchor_id", "positive_id")  # kept when a source has them (BEIR), so retrieval uses real ids
+GRADE_COLUMN = "relevance"  # BEIR pair rows: the qrels grade (> 0) of the pair, read by graded evaluation only
 
 
 @dataclass
@@ -60,6 +61,12 @@ class Table:
     origin: str  # the file or Hub id, for error messages
     corpus: dict[str, str] = field(default_factory=dict)  # doc id -> text (BEIR: the full corpus)
     locations: list[str] | None = None  # where row i sits in its file ("row 3 (line 4)"), for error messages
+    # BEIR judgements that are not rows, kept so evaluation counts them as trec_eval does: documents missing from
+    # the corpus (relevant but unretrievable) and grades <= 0. query id -> doc id -> grade.
+    extra_qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    # query id -> text of each query in extra_qrels without a row (all its judgements are <= 0 or name missing
+    # documents): it is still evaluated, and scores 0, as in trec_eval and MTEB
+    extra_queries: dict[str, str] = field(default_factory=dict)
 
 
 def read_source(source: SourceConfig, role: str) -> Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 from datasets import Dataset
 
@@ -64,3 +65,11 @@ def shared_texts(a: Dataset, b: Dataset) -> set[str]:
         return {str(v).strip() for c in text_columns(rows.column_names) for v in rows[c]}
 
     return texts(a) & texts(b)
+
+
+def held_out_queries(held: Dataset, row_less: Iterable[str], fraction: float, seed: int) -> set[str]:
+    """Query ids on the held-out side of a split of BEIR pairs: those of its rows (a query's rows never straddle a
+    split: they share their group), and each query without rows (``Table.extra_queries``) with probability
+    ``fraction``, by a draw seeded with ``seed`` and the query id, so a seed always gives the same split."""
+    ids = set(held["anchor_id"]) if "anchor_id" in held.column_names else set()
+    return ids | {q for q in row_less if random.Random(f"{seed}:{q}").random() < fraction}

@@ -18,12 +18,15 @@ from configs.errors import UserError
 from configs.runs import load_run
 from configs.schema import RunConfig
 from data.prepare import load_prepared
-from evaluate.compare import EvalSet, check_dims, eval_sets, evaluate_dims, evaluate_model, pair_up, primary
+from evaluate.compare import compare_main
 from evaluate.details import build_details
 from evaluate.embed import resolve_precision
-from evaluate.leaderboard import compare_main
 from evaluate.leakage import leakage, leakage_lines
+from evaluate.measure import check_dims, evaluate_dims, evaluate_model
+from evaluate.pairing import pair_up, primary
 from evaluate.report import report_markdown, write_report
+from evaluate.set_summary import about_sets
+from evaluate.sets import EvalSet, resolve_sets
 from evaluate.units import FULL, units_record
 from train.model import load_model, model_fingerprint
 from train.run_record import check_run_consistent
@@ -31,13 +34,17 @@ from train.run_record import check_run_consistent
 log = logging.getLogger("evaluate")
 
 
-def measure(model, fingerprint: str, sets: list[EvalSet], config: RunConfig, precision: str) -> tuple[dict, dict]:
+def measure(model, folder_fingerprint: str, sets: list[EvalSet], config: RunConfig,
+            precision: str) -> tuple[dict, dict]:
     """({"full" or str(dim): {dataset: TaskResult}}, encoding info) for one model: encode once (with train.prompts,
-    else the model's own prompts), then score at full size and at each evaluate.truncate_dims size."""
-    cache = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None
-    results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, fingerprint, cache, precision,
-                                       train_prompts=config.train.prompts)
-    truncated = evaluate_dims(sets, encoding["embeddings"], config.evaluate.truncate_dims)
+    else the model's own prompts), then score at full size and at each evaluate.truncate_dims size.
+
+    ``folder_fingerprint``: ``model_fingerprint`` of the model's folder; the embedding cache keys on the encoder
+    fingerprint built from it (evaluate.identity)."""
+    cache, seed = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None, config.evaluate.seed
+    results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, folder_fingerprint, cache, precision,
+                                       train_prompts=config.train.prompts, seed=seed)
+    truncated = evaluate_dims(sets, encoding["embeddings"], config.evaluate.truncate_dims, seed)
     return {FULL: results, **{str(dim): r for dim, r in truncated.items()}}, encoding
 
 
@@ -49,8 +56,10 @@ def run_identity(run_dir: Path) -> dict:
 
 
 def encoding_record(encodings: dict[str, dict]) -> dict:
-    """The report's prompts, similarity and embedding size per model, and how each model's encoding went."""
-    return {"prompts": {m: e.pop("prompts") for m, e in encodings.items()},
+    """The report's prompts, similarity and embedding size per model, how each model's encoding went, and what
+    identifies each encoder (``encoder``: its fingerprint and the settings it hashes, see evaluate.identity)."""
+    return {"encoder": {m: {"fingerprint": e.pop("fingerprint"), **e.pop("settings")} for m, e in encodings.items()},
+            "prompts": {m: e.pop("prompts") for m, e in encodings.items()},
             "similarity": {m: e.pop("similarity") for m, e in encodings.items()},
             "embedding_dim": [e.pop("dim") for e in encodings.values()][-1], "encoding": encodings}
 
@@ -67,29 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     final = run_dir / "final"
     if not final.is_dir():
         raise UserError(f"{final} does not exist: train first with 'python -m train {args.config}'.")
-    check_run_consistent(run_dir)  # final/, data/ and the config are the ones run.json recorded
+    record = check_run_consistent(run_dir)  # final/, data/ and the config are the ones run.json recorded
     prepared = load_prepared(run_dir)
-    sets = eval_sets(config, prepared)
+    sets = resolve_sets(config, prepared)
     leaks = leakage(prepared.train, {s.config.name: s.table for s in sets})
     for line in leakage_lines(leaks):  # said before any number, so nobody reads a leaked score unwarned
         log.warning(line)
     # 2. The same evaluators, prompts and truncations on the baseline and on the tuned model (sizes checked first).
-    #    Each model encodes each distinct (prompt, text) once; embeddings are cached by model fingerprint and texts.
+    #    Each model encodes each distinct (prompt, text) once; embeddings are cached by encoder fingerprint and texts.
     baseline_model, resolved = load_model(config.model)
     tuned_model, _ = load_model(config.model, path=final)
     for model in (baseline_model, tuned_model):
         check_dims(config.evaluate.truncate_dims, model)
     precision = resolve_precision(config.evaluate.precision, baseline_model)
-    baseline, base_enc = measure(baseline_model, f"{resolved.fingerprint}-{baseline_model.max_seq_length}", sets,
-                                 config, precision)
-    tuned_fingerprint = model_fingerprint(final)
-    tuned, tuned_enc = measure(tuned_model, f"{tuned_fingerprint}-{tuned_model.max_seq_length}", sets, config,
-                               precision)
+    baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision)
+    tuned_fingerprint = model_fingerprint(final)  # the folder's, as run.json's final_fingerprint (push checks it)
+    tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, precision)
     # 3. Pair up with confidence intervals and p-values (at every size), decide, write, show.
     seed = config.evaluate.seed
     details = build_details(sets, baseline[FULL], tuned[FULL], base_enc.pop("embeddings"),
                             tuned_enc.pop("embeddings"), seed=seed)
     datasets = pair_up(sets, baseline[FULL], tuned[FULL], seed=seed)
+    for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL]).items():
+        datasets[name]["about"] = about  # what each set is: queries, corpus, judgements, gold levels, derived from
     report = {
         "run_dir": str(run_dir), **run_identity(run_dir), "base_model": resolved.base_model,
         "model_revision": resolved.revision, "base_fingerprint": resolved.fingerprint,
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         **encoding_record({"baseline": base_enc, "tuned": tuned_enc}), "leakage": leaks,
     }
     units = units_record({s.config.name: s.config.task for s in sets}, tuned, seed)
-    write_report(report, details, run_dir / "eval", units)
+    write_report(report, details, run_dir / "eval", units, run=record)
     print(report_markdown(report))
     return 0
 

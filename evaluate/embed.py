@@ -36,6 +36,7 @@ class Embeddings:
         self.cached = cached
         self.prompts = prompts or {}  # role -> Prompt
         self.similarity = similarity
+        self.fingerprint = ""  # evaluate.identity.encoder_fingerprint of the encoder (set by evaluate.cache)
 
     def key(self, text: str, role: str) -> Key:
         prompt = self.prompts.get(role) or Prompt(ROLE_MODES[role], "", "none")
@@ -68,7 +69,7 @@ class Embeddings:
         """The first ``dim`` coordinates (Matryoshka), re-normalised for a cosine model."""
         out = Embeddings([], prepare(self.vectors[:, :dim], self.similarity), self.seconds, self.cached,
                          self.prompts, self.similarity)
-        out.index = self.index
+        out.index, out.fingerprint = self.index, self.fingerprint
         return out
 
 

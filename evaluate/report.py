@@ -1,4 +1,5 @@
-"""Report writers: ``report.json`` for machines, ``report.md`` for people and diffs. Maths lives elsewhere.
+"""Report writers: ``report.json`` for machines, ``report.md`` for people and diffs. Maths lives elsewhere; the
+words (verdicts, legends, leakage, what a set is) come from :mod:`evaluate.wording`, shared with ``report.html``.
 
 Every user-supplied string (dataset names, paths, texts, prompts) goes through ``md_escape`` before it reaches
 Markdown, so a name such as ``<img src=x onerror=...>`` is shown, never rendered. JSON is written with
@@ -15,19 +16,16 @@ import re
 from pathlib import Path
 
 from configs.runs import atomic_write_text
+from evaluate import run_summary, wording
 from evaluate.html_report import html_report
-from evaluate.leakage import leakage_lines
+from evaluate.set_summary import about_from_details, about_lines
+from evaluate.wording import STATISTICS_LEGEND as STATISTICS_LEGEND  # re-exported: the card and compare print it
+from evaluate.wording import num, p_text, uninformative
 
 log = logging.getLogger(__name__)
 
 # Markdown punctuation that can start emphasis, code, links/images, tables or strikethrough; '#' only at the start.
 _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
-
-STATISTICS_LEGEND = (
-    "Intervals: paired bootstrap over queries (retrieval), pairs (sts, pair classification) or texts "
-    "(classification, clustering); p: paired randomization test. Significant: p < 0.05 and the interval excludes "
-    "0; clustering has no p (cluster ids of two models cannot be swapped) and is judged by its interval.")
-
 
 def md_escape(text: object) -> str:
     """``text`` as inert Markdown on one line: HTML is entity-escaped (&, <, >) and Markdown syntax characters are
@@ -42,11 +40,6 @@ def md_escape(text: object) -> str:
     text = re.sub(r"[\r\n]+", " ", str(text))
     text = _MD_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
     return "\\" + text if text.startswith(("#", "+", "-", ">", "=")) else text
-
-
-def num(value: float | None, spec: str = ".4f") -> str:
-    """A number for a table; '—' for an undefined (null) one."""
-    return "—" if value is None else format(value, spec)
 
 
 def finite_json(data: object, where: str = "") -> object:
@@ -66,46 +59,39 @@ def write_json(path: Path, data: object) -> None:
     atomic_write_text(path, json.dumps(finite_json(data, path.name), indent=2, allow_nan=False) + "\n")
 
 
-def metric_line(name: str, info: dict, metric: str, v: dict, first: str = "") -> str:
+def metric_line(name: str, info: dict, metric: str, v: dict, first: str = "", flagged: bool = False) -> str:
     bold = "**" if metric == info["main_metric"] else ""
     ci = f"[{num(v.get('ci_low'), '+.4f')}, {num(v.get('ci_high'), '+.4f')}]" if v.get("ci_low") is not None else ""
-    p = num(v.get("p_value"), ".2g")
+    p = p_text(v.get("p_value"), v.get("n_resamples"))
     verdict = ("yes" if v["significant"] else "no") if "significant" in v else ""
-    return (f"| {first}{md_escape(name)} | {info['task']} | {bold}{metric}{bold} | {num(v['baseline'])} | "
+    shown = f"{bold}{html.escape(metric)}{bold}" + " †" * flagged  # our own names: HTML-inert is enough
+    return (f"| {first}{md_escape(name)} | {info['task']} | {shown} | {num(v['baseline'])} | "
             f"{num(v['tuned'])} | {num(v['delta'], '+.4f')} | {ci} | {p} | {verdict} |")
 
 
 def markdown_table(datasets: dict, names: tuple[str, str] = ("baseline", "tuned"),
-                   levels: dict[str, dict] | None = None) -> str:
+                   levels: dict[str, dict] | None = None, corpus: dict[str, int | None] | None = None) -> str:
     """One row per dataset and metric: the two models' values, delta (second - first) with its 95% CI, p-value and
-    verdict. With ``levels`` ({dimension label: datasets}), a leading 'dim' column and a row block per level."""
+    verdict. With ``levels`` ({dimension label: datasets}), a leading 'dim' column and a row block per level; with
+    ``corpus`` ({dataset: corpus size}), a recall@k with k at least half the corpus is marked † (uninformative)."""
     first, second = names
     dim_head, dim_rule = ("| dim ", "|---") if levels else ("", "")
     lines = [f"{dim_head}| dataset | task | metric | {first} | {second} | delta | 95% CI | p | significant |",
              f"{dim_rule}|---|---|---|---:|---:|---:|---|---:|---|"]
+    corpus = corpus or {}
     for level, sets in (levels or {"": datasets}).items():
         prefix = f"{md_escape(level)} | " if levels else ""
-        lines += [metric_line(name, info, metric, v, prefix) for name, info in sets.items()
-                  for metric, v in info["metrics"].items()]
+        lines += [metric_line(name, info, metric, v, prefix, bool(uninformative(metric, corpus.get(name))))
+                  for name, info in sets.items() for metric, v in info["metrics"].items()]
     undefined = [f"{md_escape(name)} {metric}: {md_escape(v['undefined'])}" for sets in (levels or {"": datasets})
                  .values() for name, info in sets.items() for metric, v in info["metrics"].items() if "undefined" in v]
     return "\n".join(lines + ([""] + [f"Undefined (—): {u}" for u in undefined] if undefined else []))
 
 
 def verdict(primary: dict) -> str:
-    """One sentence a reviewer can quote."""
-    change = f"{num(primary['baseline'])} → {num(primary['tuned'])} ({num(primary['delta'], '+.4f')})"
-    where = f"on {md_escape(primary['dataset'])} {primary['metric']}: {change}"
-    if primary.get("undefined"):
-        return f"**No verdict**: {where}; {md_escape(primary['undefined'])}."
-    p = f"p={primary['p_value']:.2g}" if primary.get("p_value") is not None else "bootstrap interval"
-    if primary.get("significant") and primary["improved"]:
-        return f"**The tuned model is better than the baseline** {where}, significant ({p})."
-    if primary.get("significant"):
-        return f"**The tuned model is WORSE than the baseline** {where}, significant ({p})."
-    if "significant" in primary:
-        return f"**No significant difference from the baseline** {where}; {p}, the 95% interval includes 0."
-    return f"**The tuned model is {'better' if primary['improved'] else 'NOT better'} than the baseline** {where}."
+    """One sentence a reviewer can quote (the same words as report.html's verdict)."""
+    said = wording.verdict(primary, md_escape)
+    return f"**{said.headline}** {said.detail}"
 
 
 def prompts_markdown(prompts: dict) -> list[str]:
@@ -123,58 +109,96 @@ def prompts_markdown(prompts: dict) -> list[str]:
     return [*lines, ""]
 
 
-def similarity_line(similarity: dict) -> str:
-    names = similarity or {"baseline": "cosine", "tuned": "cosine"}
-    if set(names.values()) == {"cosine"}:
-        return "Similarity: cosine (the models' own similarity_fn_name)."
-    shown = ", ".join(f"{m} {n}" for m, n in names.items())
-    return (f"Similarity: {shown}. Metrics use the model's own similarity, not the cosine: the '_cosine' metric "
-            "names then score that similarity, and embeddings are not L2-normalised.")
-
-
 def identity_lines(report: dict) -> list[str]:
     keys = ("run_id", "config_hash", "base_fingerprint", "tuned_fingerprint")
     shown = [f"{md_escape(k)} {md_escape(report[k])}" for k in keys if report.get(k)]
     return ["Identity: " + "; ".join(shown) + ".", ""] if shown else []
 
 
-def report_markdown(report: dict) -> str:
+def reference_markdown(info: dict) -> list[str]:
+    """Reference rows (BM25, hybrid, ...) of a retrieval set beside the baseline and tuned model, and in words which
+    wins, with the paired statistics of each row against the model it is compared with."""
+    rows, main, metrics = info.get("reference") or {}, info["main_metric"], list(info["metrics"])
+    if not rows:
+        return []
+    values = {model: {m: v.get(model) for m, v in info["metrics"].items()} for model in ("baseline", "tuned")}
+    values.update({name: row.get("metrics", {}) for name, row in rows.items()})
+    table = [f"| row | {' | '.join(metrics)} |", "|---|" + "---:|" * len(metrics),
+             *[f"| {md_escape(name)} | " + " | ".join(num(got.get(m)) for m in metrics) + " |"
+               for name, got in values.items()]]
+    compared = [(n, wording.reference_stats(r, main)) for n, r in rows.items()]
+    words = [wording.ranking_sentence({n: got.get(main) for n, got in values.items()}, main, md_escape),
+             *[wording.comparison_sentence(n, *c, main, md_escape) for n, c in compared if c]]
+    return ["", *table, "", " ".join(words)]
+
+
+def datasets_markdown(report: dict) -> list[str]:
+    """Per dataset: what the set is, its flags, its reference rows and its task's legend."""
+    lines = ["## Datasets", ""]
+    for name, info in report["datasets"].items():
+        about = about_from_details(info, None)
+        flags = [uninformative(m, about.get("corpus")) for m in info["metrics"]]
+        said = [*about_lines(about, md_escape), *[f for f in flags if f],
+                wording.metric_meanings(list(info["metrics"])), wording.task_legend(info["task"])]
+        source = md_escape(wording.source_name(info.get("source", ""), report.get("run_dir", "")))
+        lines += [f"**{md_escape(name)}** ({info['task']}, {info.get('rows', '?')} rows from {source}): "
+                  + " ".join(s for s in said if s), *reference_markdown(info), ""]
+    return lines
+
+
+def training_markdown(run: dict | None) -> list[str]:
+    return ["## Training", "", f"{run_summary.plan_text(run)} {run_summary.final_text(run)}".strip(), ""] if run else []
+
+
+def leakage_markdown(report: dict) -> list[str]:
+    said = wording.leakage_statements(report.get("leakage") or {}, list(report["datasets"]),
+                                      report.get("leakage_checked"), md_escape)
+    return [line for leak, label, text in said for line in (f"> {label}: {text}" if leak else f"{label}: {text}", "")]
+
+
+def report_markdown(report: dict, run: dict | None = None) -> str:
     enc = report["encoding"]
     timing = ", ".join(f"{model} {info['seconds']:.1f} s for {info['texts']} texts ({info.get('precision', 'fp32')})"
                        + (" (cached)" if info["cached"] else "") for model, info in enc.items())
     truncated = report.get("truncated") or {}
+    corpus = {name: about_from_details(info, None).get("corpus") for name, info in report["datasets"].items()}
     return "\n".join([
-        f"# Evaluation of {md_escape(report['run_dir'])}",
+        f"# Evaluation of {md_escape(wording.run_name(report['run_dir']))}",
         "",
-        f"Base model: {md_escape(report['base_model'])} (revision {md_escape(report['model_revision'])}). "
-        f"Tuned: {md_escape(report['tuned_model'])}.",
-        "",
-        *identity_lines(report),
-        *[f"> {md_escape(line)}" for line in leakage_lines(report.get("leakage", {}))],
+        f"Base model: {md_escape(wording.model_name(report['base_model']))} (revision "
+        f"{md_escape(report['model_revision'])}). Tuned: {md_escape(wording.model_name(report['tuned_model']))}.",
         "",
         verdict(report["primary"]),
         "",
-        markdown_table(report["datasets"]),
+        *leakage_markdown(report),
+        markdown_table(report["datasets"], corpus=corpus),
         "",
         *([f"Truncated embeddings (first n of {report.get('embedding_dim', '?')} dimensions, re-normalised for "
            "cosine; the baseline truncated the same way):", "",
-           markdown_table({}, levels={str(d): sets for d, sets in truncated.items()}), ""] if truncated else []),
-        STATISTICS_LEGEND,
+           markdown_table({}, levels={str(d): sets for d, sets in truncated.items()}, corpus=corpus), ""]
+          if truncated else []),
+        wording.table_legend([info["task"] for info in report["datasets"].values()])
+        + (" †: an uninformative metric (see its dataset)." if any(corpus.values()) else ""),
         "",
-        similarity_line(report.get("similarity") or {}),
+        *datasets_markdown(report),
+        *training_markdown(run),
+        wording.similarity_sentence(report.get("similarity") or {}, md_escape),
         "",
         *prompts_markdown(report.get("prompts") or {}),
         f"Encoding: {timing}.",
         "",
+        *identity_lines(report),
     ])
 
 
-def write_report(report: dict, details: dict, out_dir: Path, units: dict | None = None) -> None:
+def write_report(report: dict, details: dict, out_dir: Path, units: dict | None = None,
+                 run: dict | None = None) -> None:
     """report.json (numbers), details.json (what the pictures show), units.json (per-unit scores for comparing
-    runs), report.md and the self-contained report.html, each written atomically."""
+    runs), report.md and the self-contained report.html, each written atomically. ``run`` is the run's run.json
+    (its plan and training curves go into both reports)."""
     write_json(out_dir / "report.json", report)
     write_json(out_dir / "details.json", details)
     if units is not None:
         write_json(out_dir / "units.json", units)
-    atomic_write_text(out_dir / "report.md", report_markdown(report))
-    atomic_write_text(out_dir / "report.html", html_report(report, details))
+    atomic_write_text(out_dir / "report.md", report_markdown(report, run))
+    atomic_write_text(out_dir / "report.html", html_report(report, details, run))

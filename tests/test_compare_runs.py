@@ -47,7 +47,7 @@ def compare(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_b_minus_a_is_the_paired_difference_with_the_baseline_statistics(runs):
-    from evaluate.head_to_head import head_to_head
+    from evaluate.compare import head_to_head
     from evaluate.units import load_units
 
     run_a, run_b = runs
@@ -109,7 +109,11 @@ def test_report_records_the_runs_identity_prompts_and_similarity(runs):
     report = json.loads((run_a / "eval" / "report.json").read_text(), parse_constant=pytest.fail)
     assert report["run_id"] == "run-a-1" and report["config_hash"] == json.loads(
         (run_a / "run.json").read_text())["config_hash"]
-    assert len(report["tuned_fingerprint"]) == 64
+    assert report["tuned_fingerprint"] == model_fingerprint(run_a / "final")  # the folder's, as push checks
+    tuned, base = report["encoder"]["tuned"], report["encoder"]["baseline"]  # what the cache keyed on
+    assert len(tuned["fingerprint"]) == 64 and tuned["fingerprint"] != base["fingerprint"]
+    assert tuned["max_seq_length"] == 64 and tuned["pooling"][0]["pooling_mode"] == "mean"
+    assert (tuned["normalize"], tuned["similarity"], tuned["backend"]) == (False, "cosine", "torch")
     assert report["similarity"] == {"baseline": "cosine", "tuned": "cosine"}
     assert report["prompts"]["tuned"]["query"] == {"prompt": "", "source": "model prompts['query']",
                                                    "encode": "encode_query"}

@@ -136,19 +136,40 @@ def test_beir_folder_gives_relevant_pairs_with_ids(beir_dir):
                             "d3": "vpn connection lost"}
 
 
-def test_beir_qrels_naming_unknown_ids_or_empty_queries_list_them_all(beir_dir):
+def test_beir_qrels_naming_unknown_query_ids_or_empty_queries_list_them_all(beir_dir):
     qrels = beir_dir / "qrels" / "test.tsv"
-    qrels.write_text(qrels.read_text(encoding="utf-8") + "q1\td9\t1\nq7\td1\t1\nq1\td8\t1\n", encoding="utf-8")
+    qrels.write_text(qrels.read_text(encoding="utf-8") + "q1\td9\t1\nq7\td1\t1\nq8\td8\t1\n", encoding="utf-8")
     queries = beir_dir / "queries.jsonl"
     queries.write_text(queries.read_text(encoding="utf-8").replace("my mail is not arriving", " "), encoding="utf-8")
     with pytest.raises(UserError) as info:
         load_table(source(beir_dir, split="test"), "data.test")
-    assert str(info.value) == (
+    assert str(info.value) == (  # documents missing from the corpus are a warning (tests/test_graded_qrels.py)
         f"{qrels} names ids the folder cannot resolve. Fix the qrels or the files:\n"
-        "  query ids not in queries.jsonl (1): q7\n"
-        "  document ids not in corpus.jsonl (2): d8, d9\n"
+        "  query ids not in queries.jsonl (2): q7, q8\n"
         "  queries with empty text (1): q2"
     )
+
+
+def test_beir_qrels_naming_documents_missing_from_the_corpus_keep_them_as_judgements(beir_dir, caplog):
+    qrels = beir_dir / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text(encoding="utf-8") + "q1\td9\t1\nq1\td8\t2\n", encoding="utf-8")
+    table = load_table(source(beir_dir, split="test"), "data.test")
+    assert table.rows["anchor_id"] == ["q1", "q2"]
+    assert table.extra_qrels == {"q1": {"d9": 1, "d8": 2}, "q3": {"d3": 0}}
+    assert "2 document id(s) are not in corpus.jsonl: d8, d9" in caplog.text
+
+
+def test_prepared_beir_splits_keep_grades_and_other_judgements_through_the_run_folder(beir_dir, tmp_path):
+    from data.prepare import Prepared, load_prepared, save_prepared
+
+    test = load_table(source(beir_dir, split="test"), "data.test")
+    train = load_table(source(beir_dir, split="test", limit=1), "data.train")
+    fingerprints = save_prepared(Prepared(train=train, test=test), tmp_path, {})
+    reread = load_prepared(tmp_path)
+    assert reread.test.rows["relevance"] == [1, 1] and reread.test.extra_qrels == {"q3": {"d3": 0}}
+    assert reread.test.extra_queries == {"q3": "I cannot connect from the office"}
+    assert reread.train.extra_qrels == {} and reread.train.extra_queries == {}
+    assert set(fingerprints) == {"train", "test", "corpus", "qrels_extra"}
 
 
 def test_beir_qrels_with_a_trailing_blank_line_loads(beir_dir):

@@ -13,9 +13,11 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
 from data.sources import Table
-from evaluate.compare import EvalSet, evaluate_model, pair_up, primary
 from evaluate.evaluators import TaskEvaluator
+from evaluate.measure import evaluate_model
+from evaluate.pairing import pair_up, primary
 from evaluate.report import finite_json, markdown_table, md_escape, report_markdown, write_report
+from evaluate.sets import EvalSet
 from evaluate.significance import _p_value, delta_stats
 
 HOSTILE = "<img src=x onerror=alert(1)> | **bold** [link](javascript:alert(2)) `code` <script>alert(3)</script>"

@@ -12,8 +12,9 @@ from datasets import Dataset
 
 from configs.schema import EvalDatasetConfig
 from data.sources import Table
-from evaluate.compare import EvalSet, evaluate_model
+from evaluate.measure import evaluate_model
 from evaluate.prompts import resolve_prompts
+from evaluate.sets import EvalSet
 
 QUERIES = ["disk full on server", "my mail is not arriving", "printer paper jam"]
 DOCS = ["the shop website cannot open any page", "email app says the connection is not safe",

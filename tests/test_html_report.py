@@ -1,9 +1,10 @@
 """The HTML report: hostile dataset text stays inert, the page is offline, and a real headless Chromium renders it
-without console errors (a deliberately broken page proves the error detector works)."""
+without console errors (a deliberately broken page proves the error detector works), at 1400 px and at a phone's
+390 px without any table pushing the page sideways."""
 
 from __future__ import annotations
 
-import html
+import json
 import os
 import random
 import re
@@ -14,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from evaluate.html_report import html_report
 
@@ -30,7 +32,7 @@ HOSTILE = (
 URL_TEXT = "see https://evil.example/x.js for details"
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "code", "span", "b", "div",
                 "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "i", "svg", "rect", "line", "text",
-                "circle", "script"}
+                "circle", "polyline", "script", "details", "summary"}
 
 
 def hostile(i: int) -> str:
@@ -82,8 +84,25 @@ def retrieval_details(rng: random.Random) -> dict:
                         "delta": tuned["ndcg@10"] - baseline["ndcg@10"], "baseline": baseline, "tuned": tuned})
     scores = {m: [rng.gauss(mu, 0.1) for _ in range(60)] for m, mu in (("baseline", 0.5), ("tuned", 0.7))}
     negatives = {m: [rng.gauss(0.2, 0.1) for _ in range(200)] for m in ("baseline", "tuned")}
+    deltas = [q["delta"] for q in queries] + [0.0] * 30 + [rng.gauss(0.05, 0.1) for _ in range(42)]
     return {"task": "retrieval", "queries": queries, "positive_scores": scores, "negative_scores": negatives,
-            "map": embedding_map(rng, 120, hostile(1))}
+            "map": embedding_map(rng, 120, hostile(1)), "per_query_delta": {"metric": "ndcg@10", "values": deltas}}
+
+
+def reference_rows() -> dict:
+    """A keyword row compared with the tuned model (BM25 loses, significantly) and a hybrid row that wins."""
+    return {"bm25": {"metrics": {"ndcg@10": 0.45, "mrr@10": 0.55, "recall@100": 0.9}, "description": hostile(3),
+                     "vs": {"against": "tuned", "ndcg@10": {**metric(0.52, 0.45, True), "n_resamples": 10000}}},
+            "hybrid": {"metrics": {"ndcg@10": 0.56, "mrr@10": 0.62, "recall@100": 0.97}, "description": "RRF",
+                       "vs": {"against": "tuned", "ndcg@10": metric(0.52, 0.56, False)}}}
+
+
+def run_record() -> dict:
+    """run.json as train writes it: loss every 10 steps, a dev evaluation every 8, the best at step 16."""
+    return {"train": {"rows": 740, "steps": 24, "epoch": 2.0}, "plan": {"batch_size": 64, "precision": "fp32"},
+            "best_checkpoint": {"step": 16, "metric": "eval_dev_ndcg@10", "dev_score": 0.93},
+            "loss_history": [{"step": s, "loss": 1.0 / s} for s in (2, 6, 10, 14, 18)],
+            "dev_history": [{"eval_dev_ndcg@10": 0.9 + s / 1000, "eval_runtime": 1.0, "step": s} for s in (8, 16, 24)]}
 
 
 def synthetic() -> tuple[dict, dict]:
@@ -95,11 +114,16 @@ def synthetic() -> tuple[dict, dict]:
                                          hostile(3): metric(0.5, 0.5, False)}),
         pairs: dataset("pair_classification", "ap", {"ap": metric(0.80, 0.74, True), "f1": metric(0.7, 0.71, False)}),
         retrieval: dataset("retrieval", "ndcg@10", {"ndcg@10": metric(0.40, 0.52, True), "mrr@10": metric(0.5, 0.6,
-                                                                                                           False)}),
+                                                                                                           False),
+                                                  "recall@100": metric(0.9, 0.95, False)}),
     }
+    datasets[retrieval]["about"] = {"queries": 80, "corpus": 150, "relevant_per_query": {"min": 1, "mean": 1.2,
+                                                                                          "max": 3}, "grades": [1]}
+    datasets[retrieval]["reference"] = reference_rows()
     report = {"run_dir": f"runs/{hostile(5)}", "base_model": hostile(1), "model_revision": hostile(4),
               "tuned_model": f"runs/x/final/{hostile(2)}",
-              "primary": {"dataset": sts, "metric": "spearman", **metric(0.70, 0.82, True), "improved": True},
+              "primary": {"dataset": sts, "metric": "spearman", **metric(0.70, 0.82, True), "improved": True,
+                          "p_value": 1 / 10001, "n_resamples": 10000},
               "leakage": {pairs: {"shared": 3, "of": 80, "examples": list(HOSTILE[:3])}},
               "encoding": {"baseline": {"seconds": 12.5, "texts": 900, "cached": False},
                            "tuned": {"seconds": 11.0, "texts": 900, "cached": True}},
@@ -115,7 +139,7 @@ def synthetic() -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def page() -> str:
-    return html_report(*synthetic())
+    return html_report(*synthetic(), run=run_record())
 
 
 class Elements(HTMLParser):
@@ -132,9 +156,10 @@ class Elements(HTMLParser):
 def test_hostile_strings_are_escaped(page: str) -> None:
     for text in HOSTILE:
         assert text not in page
-        assert html.escape(text) in page, f"{text!r} should be shown (escaped), not dropped"
+        assert str(escape(text)) in page, f"{text!r} should be shown (escaped), not dropped"
     assert page.count("<script") == 1 and page.count("</script>") == 1
-    assert page.count("<svg") == page.count("</svg>") == 14  # 2 sts scatters + 3 x (2 histograms + 2 maps)
+    # 2 sts scatters, 2 pair histograms, 2 retrieval histograms, 3 x 2 maps, 1 per-query histogram, 2 training curves
+    assert page.count("<svg") == page.count("</svg>") == 15
     assert 'id="pwn"' not in page
 
 
@@ -152,8 +177,8 @@ def test_only_our_own_tags_and_no_event_handlers(page: str) -> None:
 
 def test_page_loads_nothing_from_the_network(page: str) -> None:
     assert re.search(r"""(src|href|xlink:href|url)\s*[=(]\s*["']?\s*https?:""", page, re.IGNORECASE) is None
-    assert html.escape(URL_TEXT) in page
-    rest = page.replace(html.escape(URL_TEXT), "")
+    assert str(escape(URL_TEXT)) in page
+    rest = page.replace(str(escape(URL_TEXT)), "")
     assert re.search(r"https?:|//[a-z]", rest, re.IGNORECASE) is None, "only the dataset's own text may mention a URL"
     assert "@import" not in page and "<link" not in page and "<img" not in page
 
@@ -170,6 +195,27 @@ def test_page_renders_with_missing_details_and_statistics() -> None:
     out = html_report(report, details)
     assert "No details recorded" in out and "no significance test" in out and "unpinned" in out
     assert 'class="alert"' not in out and out.count(">no data</text>") == 4  # 2 histograms, 2 maps
+    assert "<h2>Training</h2>" not in out  # no run.json, no training section
+
+
+def test_page_says_what_each_set_is_how_it_moved_and_how_training_went(page: str) -> None:
+    retrieval = str(escape(f"retrieval {hostile(2)}"))
+    assert "<p>80 queries search a corpus of 150 documents; 1 to 3 (mean 1.2) relevant documents per query.</p>" in page
+    assert "recall@100 is uninformative here: k = 100 is at least half of the 150-document corpus" in page
+    assert "p &lt; 0.0001 (10,000 resamples)" in page  # the verdict's p at the resampling floor
+    assert f"No leakage: no text of {retrieval} appears in the training split." in page
+    # per-query wins and losses: collapsed, counted over every query, with the relevant document's move
+    deltas = synthetic()[1][f"retrieval {hostile(2)}"]["per_query_delta"]["values"]
+    won, lost = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+    assert len(deltas) == 80 and won + lost == 50  # 30 queries tied
+    assert f"<details><summary>Per-query wins and losses: {won} won, 30 tied, {lost} lost of 80 queries" in page
+    assert re.search(r'<td class="num">(&gt; 5|\d) → (&gt; 5|\d)</td>', page)
+    assert "On ndcg@10 hybrid scores highest (0.5600), then tuned (0.5200), bm25 (0.4500), baseline (0.4000)." in page
+    assert "bm25 vs tuned on ndcg@10: Δ -0.0700 (95% CI [-0.0900, -0.0500], p = 0.001): tuned is significantly " \
+           "better." in page
+    assert "<p>Plan: 740 training rows, 24 steps, 2 epochs, batch 64, fp32 precision. final/ is the checkpoint of " \
+           "step 16, the best dev_ndcg@10 (0.9300) on the dev split.</p>" in page
+    assert 'aria-label="training loss"' in page and 'aria-label="dev_ndcg@10 on the dev split"' in page
 
 
 # --- a real headless Chromium ---------------------------------------------------------------------------------------
@@ -191,7 +237,7 @@ def render(chromium: Path, page: Path, tmp: Path) -> tuple[subprocess.CompletedP
     command = [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={tmp / 'profile'}", "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-               "--dump-dom", "--window-size=1280,2000", page.as_uri()]
+               "--dump-dom", "--window-size=1280,2000", "--hide-scrollbars", page.as_uri()]
     return subprocess.run(command, capture_output=True, text=True, timeout=180), shot
 
 
@@ -236,9 +282,9 @@ def test_chromium_renders_the_report_without_console_errors(chromium: Path, page
     assert shot.exists() and varied_rows(shot.read_bytes()) > 500
     dom = result.stdout
     metrics = re.search(r'<table class="sortable" id="metrics">.*?</table>', dom, re.DOTALL)
-    assert metrics is not None and metrics.group(0).count("<tr") == 1 + 7  # header + one row per metric
+    assert metrics is not None and metrics.group(0).count("<tr") == 1 + 8  # header + one row per metric
     assert dom.count("<script") == 1 and "<img" not in dom and 'id="pwn"' not in dom
-    assert dom.count("<circle") == 2 * 80 + 2 * (150 + 150 + 120)
+    assert dom.count("<circle") == 2 * 80 + 2 * (150 + 150 + 120) + 5 + 3  # sts, maps, loss and dev curves
 
 
 def test_sorting_the_metrics_table_in_chromium(chromium: Path, page: str, tmp_path: Path) -> None:
@@ -249,8 +295,8 @@ def test_sorting_the_metrics_table_in_chromium(chromium: Path, page: str, tmp_pa
     path.write_text(page, encoding="utf-8")
     result, _ = render(chromium, path, tmp_path)
     assert result.returncode == 0 and console_messages(result.stderr) == []
-    deltas = [float(d) for d in re.findall(r'<td class="num delta">([^<]+)</td>', result.stdout)[:7]]
-    assert deltas == sorted(deltas) and len(deltas) == 7
+    deltas = [float(d) for d in re.findall(r'<td class="num delta">([^<]+)</td>', result.stdout)[:8]]
+    assert deltas == sorted(deltas) and len(deltas) == 8
 
 
 def test_console_error_detector_catches_a_broken_page(chromium: Path, tmp_path: Path) -> None:
@@ -270,3 +316,46 @@ def test_csp_blocks_an_injected_script_in_chromium(chromium: Path, page: str, tm
     result, _ = render(chromium, path, tmp_path)
     assert "<title>ran</title>" not in result.stdout
     assert any("Content Security Policy" in m for m in console_messages(result.stderr)), result.stderr[-3000:]
+
+
+# Opens every collapsed section, then logs each table that sticks out of the window without a scrolling wrapper.
+MEASURE = """<script>
+document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+var wide = [], tables = document.querySelectorAll("table");
+tables.forEach(function (t, i) {
+  var box = t.parentElement, inner = window.innerWidth + 0.5;
+  var scrolls = getComputedStyle(box).overflowX === "auto" && box.getBoundingClientRect().right <= inner;
+  if (t.getBoundingClientRect().right > inner && !scrolls) { wide.push(i); }
+});
+console.log("MEASURE " + JSON.stringify({wide: wide, tables: tables.length,
+  page: document.documentElement.scrollWidth, window: window.innerWidth}));
+</script></body>"""
+# Headless Chromium keeps windows at least 500 px wide: a 390 px frame is the phone's viewport (its own innerWidth).
+PHONE = ('<!DOCTYPE html><html><body style="margin:0"><iframe src="report.html" title="phone" '
+         'style="width:390px;height:2000px;border:0"></iframe></body></html>')
+
+
+def on_a_phone(chromium: Path, page: str, tmp_path: Path) -> tuple[dict, Path]:
+    """The page's measurement in a 390 px viewport, and the screenshot of it."""
+    # The policy runs only the page's own script, so the test drops it to add its measurement.
+    measured = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</body>", MEASURE)
+    (tmp_path / "report.html").write_text(measured, encoding="utf-8")
+    (tmp_path / "phone.html").write_text(PHONE, encoding="utf-8")
+    result, shot = render(chromium, tmp_path / "phone.html", tmp_path)
+    messages = console_messages(result.stderr)
+    found = [re.search(r'"MEASURE (\{.*\})", source', m) for m in messages]
+    assert result.returncode == 0 and len(messages) == 1 and found[0], result.stderr[-3000:]  # no other message
+    return json.loads(found[0].group(1)), shot
+
+
+def test_the_phone_check_catches_a_table_that_does_not_scroll(chromium: Path, page: str, tmp_path: Path) -> None:
+    measure, _ = on_a_phone(chromium, page.replace(".scroll{overflow-x:auto;", ".scroll{"), tmp_path)
+    assert measure["wide"] and measure["page"] > measure["window"] == 390, measure
+
+
+def test_a_phone_sees_the_page_without_sideways_overflow(chromium: Path, page: str, tmp_path: Path) -> None:
+    measure, shot = on_a_phone(chromium, page, tmp_path)
+    assert measure["window"] == 390 and measure["tables"] == 4  # metrics, reference rows, queries, encoding
+    assert measure["wide"] == [], measure  # every table fits or scrolls inside its own wrapper
+    assert measure["page"] <= measure["window"], measure  # nothing else pushes the page sideways either
+    assert shot.exists() and varied_rows(shot.read_bytes()) > 500

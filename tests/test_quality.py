@@ -10,7 +10,8 @@ from configs.cli import run
 from configs.schema import EvalDatasetConfig, ModelConfig, SourceConfig
 from conftest import REPO, SHARED_DATA
 from data.prepare import load_table
-from evaluate.compare import EvalSet, evaluate_model
+from evaluate.measure import evaluate_model
+from evaluate.sets import EvalSet
 from train.model import load_model
 
 

@@ -14,8 +14,10 @@ from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
 from conftest import trained_incidents_run
 from data.sources import Table
-from evaluate.compare import EvalSet, check_dims, evaluate_dims, evaluate_model, pair_up
 from evaluate.embed import Embeddings
+from evaluate.measure import check_dims, evaluate_dims, evaluate_model
+from evaluate.pairing import pair_up
+from evaluate.sets import EvalSet
 
 
 class Keywords:

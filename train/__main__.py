@@ -33,7 +33,7 @@ from configs.runs import (
 from data.__main__ import save_run_data
 from data.checks import check_classes_fill_batches
 from data.prepare import prepare
-from evaluate.compare import check_tasks_fit, eval_sets
+from evaluate.sets import resolve_sets
 from train.checkpoints import (
     CompletionMarker,
     DivergenceGuard,
@@ -75,8 +75,7 @@ def train(config, run_dir: Path, command: str) -> int:
     spec = check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
     if spec.batch_sampler == BatchSamplers.GROUP_BY_LABEL:  # batch-triplet losses need labels with 2+ texts
         check_classes_fill_batches(prepared.train, config.train.batch_size)
-    check_tasks_fit(config, prepared)
-    eval_sets(config, prepared)  # general (forgetting) sets load now: a missing file fails before hours of training
+    resolve_sets(config, prepared)  # tasks fit their splits; general (forgetting) sets load now, before hours of training
     # 4. Base model, verified (bundled files are fingerprinted against the known release); the loss must fit it
     #    (Matryoshka sizes, guide model) before anything is written.
     model, resolved = load_model(config.model)

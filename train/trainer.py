@@ -134,7 +134,7 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
     if dev is not None:
         # Dev retrieval ranks among the dev split's own documents: the full corpus would cost minutes per eval.
         evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False,
-                                  prompts=dict(config.train.prompts))
+                                  prompts=dict(config.train.prompts), seed=config.evaluate.seed)
     return SentenceTransformerTrainer(
         model=model,
         args=training_arguments(config, dev),
