@@ -35,8 +35,9 @@ def leakage_lines(found: dict[str, dict]) -> list[str]:
     for name, info in found.items():
         if not info["shared"]:
             continue
-        lines.append(f"LEAKAGE: {name} shares {info['shared']} of its {info['of']} texts with the training split, "
-                     f"e.g. " + "; ".join(repr(t[:80]) for t in info["examples"]))
+        shown = "; ".join(repr(t[:80]) for t in info.get("examples") or ())
+        lines.append(f"LEAKAGE: {name} shares {info['shared']} of its {info['of']} texts with the training split"
+                     + (f", e.g. {shown}" if shown else "."))
     return lines
 
 

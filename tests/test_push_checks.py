@@ -40,6 +40,9 @@ def trained_once(tmp_path_factory, tiny_model_dir) -> Path:
     run_id = json.loads((root / "run" / "run.json").read_text())["run_id"]
     report = json.loads((root / "run" / "eval" / "report.json").read_text())
     assert report.get("run_id") == run_id, "python -m evaluate must copy run.json's run_id into report.json"
+    # A significant gain, so the gate lets it through: these tests are about the other checks (see test_gate.py).
+    report["primary"].update(delta=0.2, ci_low=0.1, ci_high=0.3, p_value=0.001, significant=True, improved=True)
+    (root / "run" / "eval" / "report.json").write_text(json.dumps(report))
     return root / "run"
 
 
@@ -181,7 +184,8 @@ def test_the_card_shows_user_text_as_text(tmp_path, tiny_model_dir):
     source = {"path": str(tmp_path / "<script>.csv"), "columns": {"anchor": "a", "positive": "b"}}
     config = validate(tiny_config(tmp_path, tiny_model_dir, {"train": source}, {"name": "mnrl"}))
     metrics = {"ndcg@10": {"baseline": 0.5, "tuned": 0.6, "delta": 0.1}}
-    report = {"primary": {"dataset": evil, "metric": "ndcg@10", "baseline": 0.5, "tuned": 0.6, "delta": 0.1},
+    report = {"primary": {"dataset": evil, "metric": "ndcg@10", "baseline": 0.5, "tuned": 0.6, "delta": 0.1,
+                          "improved": True},
               "datasets": {evil: {"task": "retrieval", "main_metric": "ndcg@10", "metrics": metrics}}}
     run_info = {"base_model": "<b>base</b>", "model_revision": None, "weights_sha256": "a" * 64,
                 "base_fingerprint": "b" * 64, "run_id": "r1", "data_sha256": {"train": "c" * 64},
@@ -203,7 +207,8 @@ def test_the_card_names_the_recipe_mined_negatives_prompts_and_the_best_checkpoi
     run_info = {"base_model": "base", "model_revision": None, "weights_sha256": "a" * 64, "data_sha256": {},
                 "versions": {}, "train": {"rows": 3, "steps": 8}, "prompts": {"anchor": "query: "},
                 "best_checkpoint": {"step": 6, "metric": "eval_dev_ndcg@10", "dev_score": 0.71234}}
-    report = {"primary": {"dataset": "t", "metric": "ndcg@10", "baseline": None, "tuned": 0.6, "delta": None},
+    report = {"primary": {"dataset": "t", "metric": "ndcg@10", "baseline": None, "tuned": 0.6, "delta": None,
+                          "improved": False},
               "datasets": {}}
     card = model_card(config, run_info, report)
     assert "Best dev checkpoint: step 6 of 8, eval\\_dev\\_ndcg@10 = 0.7123" in card

@@ -1,14 +1,17 @@
 """``python -m train.push CONFIG_OR_RUN_DIR [key=value ...]``: publish a trained run.
 
-The published folder holds the model (``final/``), a model card (README.md) with the baseline-vs-tuned table, the
-evaluation report, the resolved config and ``embtune_manifest.json`` (every published file's sha256).
-``push.local_dir`` writes it atomically to a folder; ``push.repo_id`` uploads it to the Hugging Face Hub in one commit
-(on ``push.revision`` when given). The token comes from HF_TOKEN or the credential store (``hf auth login``) and is
+The published folder holds the model (``final/``), a model card (README.md: the library's card with our held-out
+baseline-vs-tuned evaluation, see ``train.card``), the evaluation reports, the resolved config and
+``embtune_manifest.json`` (every published file's sha256). ``push.local_dir`` writes it atomically to a folder with
+the user's normal permissions; ``push.repo_id`` uploads the same files to the Hugging Face Hub as one verified commit
+or pull request (``train.hub``). The token comes from HF_TOKEN or the credential store (``hf auth login``) and is
 never printed or written.
 
 Nothing is published that cannot be trusted: ``final/`` must hold weights and be the model training wrote
-(``run.json``'s ``final_fingerprint``), and the evaluation must be of that model (``report.json``'s
-``tuned_fingerprint`` and ``run_id``). A local folder holding files the user added is never replaced.
+(``run.json``'s ``final_fingerprint``), the evaluation must be of that model (``report.json``'s
+``tuned_fingerprint`` and ``run_id``), and the model must have beaten its base without forgetting (``train.gate``;
+``push.allow_regression=true`` overrides it and the card says so). A local folder holding files the user added is
+never replaced; no training text is published unless ``push.card_examples=true`` (``train.privacy``).
 """
 
 from __future__ import annotations
@@ -19,19 +22,22 @@ import shlex
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from configs.cli import parse, run
 from configs.errors import UserError
 from configs.load import RESOLVED_NAME
-from configs.runs import atomic_dir, load_run, sha256_file
+from configs.runs import atomic_dir, load_run, normal_permissions, sha256_file
 from configs.schema import RunConfig
 from train.card import model_card
+from train.gate import check_gate
+from train.hub import MANIFEST, check_settings, hub_token, precheck, push_hub
+from train.library_card import read_card
 from train.model import model_fingerprint, weight_files
+from train.privacy import check_no_training_text, public_reports
 
 log = logging.getLogger("train.push")
-
-MANIFEST = "embtune_manifest.json"
 
 
 def checked_final(run_dir: Path) -> tuple[dict, str]:
@@ -70,17 +76,40 @@ def checked_report(run_dir: Path, run_info: dict, fingerprint: str) -> dict | No
                     f"{run_dir}' again before pushing.")
 
 
-def assemble(config: RunConfig, out: Path) -> None:
-    """Fill ``out`` with the model, card, report, resolved config and manifest of the run, after the checks."""
+@dataclass(frozen=True)
+class Checked:
+    """What the checks established about a run: its record, the model's fingerprint, its evaluation (if any) and the
+    gate's findings (empty when the model beat its base)."""
+
+    run_info: dict
+    fingerprint: str
+    report: dict | None
+    findings: list[str]
+
+
+def checked_run(config: RunConfig) -> Checked:
+    """Every check before publishing: the weights are training's, the evaluation is of them, the gate passes."""
     run_dir = Path(config.run_dir)
     run_info, fingerprint = checked_final(run_dir)
     report = checked_report(run_dir, run_info, fingerprint)
+    return Checked(run_info, fingerprint, report, check_gate(config, report))
+
+
+def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
+    """Fill ``out`` with the model, card, evaluation reports, resolved config and manifest of the checked run."""
+    run_dir = Path(config.run_dir)
     shutil.copytree(run_dir / "final", out, dirs_exist_ok=True)
-    for name in ("report.json", "report.md", "report.html"):
-        if report is not None and (run_dir / "eval" / name).is_file():
-            shutil.copy2(run_dir / "eval" / name, out / f"eval_{name}")
+    card = model_card(config, checked.run_info, checked.report, checked.fingerprint, findings=checked.findings,
+                      library=read_card(run_dir / "final"))
+    texts = {"README.md": card}
+    if checked.report is not None:
+        reports = public_reports(run_dir / "eval", checked.report, config.push.card_examples)
+        texts.update({f"eval_{name}": text for name, text in reports.items()})
+    if not config.push.card_examples:
+        check_no_training_text(texts, run_dir / "data")
+    for name, text in texts.items():
+        (out / name).write_text(text, encoding="utf-8")
     shutil.copy2(run_dir / RESOLVED_NAME, out / "embtune_config.yaml")
-    (out / "README.md").write_text(model_card(config, run_info, report, fingerprint), encoding="utf-8")
     (out / MANIFEST).write_text(json.dumps({"files": file_hashes(out)}, indent=2) + "\n", encoding="utf-8")
 
 
@@ -108,7 +137,7 @@ def user_changes(target: Path, new: Path) -> list[str]:
     return changes
 
 
-def push_local(config: RunConfig, target: Path) -> None:
+def push_local(config: RunConfig, checked: Checked, target: Path) -> None:
     """Replace ``target`` atomically; refuse a file, a folder that is not an earlier publish, or one holding files
     that the earlier publish did not write."""
     target = target.expanduser().resolve()
@@ -117,8 +146,8 @@ def push_local(config: RunConfig, target: Path) -> None:
     if target.exists() and any(target.iterdir()) and not (target / "embtune_config.yaml").is_file():
         raise UserError(f"push.local_dir {target} exists and is not an earlier embtune publish: it would be replaced. "
                         "Choose a new or empty folder.")
-    with atomic_dir(target) as tmp:
-        assemble(config, tmp)
+    with atomic_dir(target) as tmp:  # the folder gets the user's normal permissions back before the rename
+        assemble(config, checked, tmp)
         changes = user_changes(target, tmp) if target.is_dir() else []
         if changes:
             shown = ", ".join(changes[:10]) + (f" and {len(changes) - 10} more" if len(changes) > 10 else "")
@@ -127,35 +156,27 @@ def push_local(config: RunConfig, target: Path) -> None:
     log.info("published to %s", target)
 
 
-def hub_token() -> str:
-    """HF_TOKEN, or the token saved by ``hf auth login``; an error saying how to provide one."""
-    from huggingface_hub import get_token
+def push_staged(config: RunConfig, checked: Checked) -> str:
+    """Assemble into a temporary folder (with the user's normal permissions, like a local publish) and push it."""
+    with tempfile.TemporaryDirectory(prefix="embtune-push-") as tmp:
+        staging = Path(tmp) / "model"
+        staging.mkdir()
+        assemble(config, checked, staging)
+        normal_permissions(staging)
+        return push_hub(config.push, staging)
 
-    token = get_token()
-    if not token:
-        raise UserError("No Hugging Face token: set HF_TOKEN in the environment or run 'hf auth login'.")
-    return token
 
-
-def push_hub(config: RunConfig) -> str:
-    """Create the repo (and branch) if needed and upload everything as one commit. Returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    push = config.push
-    api = HfApi(token=hub_token())
-    with tempfile.TemporaryDirectory() as tmp:
-        assemble(config, Path(tmp))
-        try:
-            api.create_repo(push.repo_id, private=push.private, exist_ok=True)
-            if push.revision:
-                api.create_branch(push.repo_id, branch=push.revision, exist_ok=True)
-            commit = api.upload_folder(repo_id=push.repo_id, folder_path=tmp, revision=push.revision,
-                                       commit_message=push.commit_message)
-        except Exception as err:  # noqa: BLE001 - network, auth and permission errors all need the same advice
-            raise UserError(f"Push to the Hub repo '{push.repo_id}' failed: {type(err).__name__}: "
-                            f"{str(err)[:300]}. Check the network, the token's write access and the repo id.") from None
-    log.info("pushed to %s (revision %s)", push.repo_id, push.revision or "main")
-    return str(commit)
+def hub_part(config: RunConfig, checked: Checked) -> str:
+    """Upload the local publish (or, without one, a staging copy). A Hub failure after a local publish leaves that
+    publish in place and says how to redo only the Hub part."""
+    if not config.push.local_dir:
+        return push_staged(config, checked)
+    folder = Path(config.push.local_dir).expanduser().resolve()
+    try:
+        return push_hub(config.push, folder)
+    except UserError as err:
+        raise UserError(f"The local publish in {folder} is complete. The Hub part failed: {err} Retry only the Hub "
+                        f"part with:\n  {hub_retry_command(config)}") from None
 
 
 def hub_retry_command(config: RunConfig) -> str:
@@ -163,6 +184,7 @@ def hub_retry_command(config: RunConfig) -> str:
     push = config.push
     args = [config.run_dir, "push.local_dir=null", f"push.repo_id={push.repo_id}",
             f"push.private={str(push.private).lower()}"]
+    args += [f"push.{key}=true" for key in ("create_pr", "allow_regression", "card_examples") if getattr(push, key)]
     if push.revision:
         args.append(f"push.revision={push.revision}")
     return "python -m train.push " + shlex.join(args)
@@ -172,22 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     # 1. The run's resolved config (push settings may be given as overrides); a missing token stops us before work.
     args, _ = parse(argv, "python -m train.push", "Publish a trained run to a folder and/or the Hub.")
     config = load_run(args.config, args.overrides)
-    if not config.push.local_dir and not config.push.repo_id:
+    push = config.push
+    if not push.local_dir and not push.repo_id:
         raise UserError("Nothing to push to: set push.local_dir=FOLDER and/or push.repo_id=ORG/NAME.")
-    if config.push.repo_id:
+    if push.repo_id:
+        check_settings(push)
         hub_token()
-    # 2. Local folder, then the Hub; a Hub failure leaves the local publish in place and says how to redo the rest.
-    if config.push.local_dir:
-        push_local(config, Path(config.push.local_dir))
-    if config.push.repo_id:
-        try:
-            push_hub(config)
-        except UserError as err:
-            if not config.push.local_dir:
-                raise
-            raise UserError(f"The local publish in {Path(config.push.local_dir).expanduser().resolve()} is complete. "
-                            f"The Hub part failed: {err} Retry only the Hub part with:\n  {hub_retry_command(config)}"
-                            ) from None
+    # 2. The checks: the weights are training's, the evaluation is of them, the model beat its base (the gate), and
+    #    the Hub repo is the user's and holds nothing embtune did not write.
+    checked = checked_run(config)
+    if push.repo_id:
+        precheck(push)
+    # 3. The local folder, written atomically; then the Hub, from that same folder (or a staging copy), verified.
+    if push.local_dir:
+        push_local(config, checked, Path(push.local_dir))
+    if push.repo_id:
+        hub_part(config, checked)
     return 0
 
 

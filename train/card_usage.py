@@ -1,0 +1,58 @@
+"""The card's usage snippet: load the model by its real repo id (or folder) and encode the way it was evaluated.
+
+The prompts come from ``report.json`` (``prompts.tuned``: per role, the encode method, the prompt and where it came
+from). A prompt the model carries (``model prompts['query']``, ``default_prompt_name``) is applied by
+``encode_query`` / ``encode_document`` / ``encode`` on their own; a prompt from ``train.prompts`` is not saved in
+the model, so the snippet passes it with ``prompt=``. The example sentences are generic, never training data.
+"""
+
+from __future__ import annotations
+
+# encode method -> (variable holding the texts, variable holding their embeddings, generic example texts)
+EXAMPLES = {
+    "encode_query": ("queries", "query_embeddings", ("How do I reset my password?",)),
+    "encode_document": ("documents", "document_embeddings", ("Open Settings, choose Account, then Reset password.",
+                                                             "The office is closed on public holidays.")),
+    "encode": ("sentences", "embeddings", ("The weather is lovely today.", "It's so sunny outside!",
+                                           "He drove to the stadium.")),
+}
+
+
+def py_literal(text: str) -> str:
+    """A Python string literal that cannot end the Markdown code block it sits in (no backtick, no newline)."""
+    return repr(text).replace("`", "\\x60")
+
+
+def encode_call(method: str, prompt: dict | None) -> str:
+    """``query_embeddings = model.encode_query(queries, prompt='query: ')  # ...`` for one encode method."""
+    variable, target, _ = EXAMPLES[method]
+    text = (prompt or {}).get("prompt") or ""
+    if text and (prompt or {}).get("source", "").startswith("train."):
+        return f"{target} = model.{method}({variable}, prompt={py_literal(text)})  # the prompt it was trained with"
+    note = f"  # adds the model's own prompt {py_literal(text)}" if text else ""
+    return f"{target} = model.{method}({variable}){note}"
+
+
+def methods(report: dict | None) -> dict[str, dict | None]:
+    """encode method -> the first evaluated role's prompt record that uses it (retrieval first, then sentences)."""
+    tuned = ((report or {}).get("prompts") or {}).get("tuned") or {}
+    found: dict[str, dict | None] = {}
+    for record in tuned.values():
+        found.setdefault(record.get("encode", "encode"), record)
+    ordered = {m: found[m] for m in EXAMPLES if m in found}
+    return ordered or {"encode": None}
+
+
+def usage_lines(model_ref: str, report: dict | None) -> list[str]:
+    """The Markdown of the usage section: install, load by ``model_ref``, encode with the right prompts, compare."""
+    chosen = methods(report)
+    lines = ["```python", "from sentence_transformers import SentenceTransformer", "",
+             f"model = SentenceTransformer({py_literal(model_ref)})"]
+    for method, prompt in chosen.items():
+        variable, _, texts = EXAMPLES[method]
+        lines += [f"{variable} = [{', '.join(py_literal(t) for t in texts)}]", encode_call(method, prompt)]
+    if "encode_query" in chosen and "encode_document" in chosen:
+        lines.append("print(model.similarity(query_embeddings, document_embeddings))")
+    if "encode" in chosen:
+        lines.append("print(model.similarity(embeddings, embeddings))")
+    return ["Install `pip install -U sentence-transformers`, then:", "", *lines, "```"]
