@@ -334,7 +334,7 @@ class EvaluateConfig(Strict):
         "baseline encodes only the tuned model); empty disables it.",
     )
     seed: int = Field(
-        0, description="Seed of the bootstrap intervals and randomization tests, and of classification's "
+        0, description="Seed of the bootstrap intervals and sign-flip tests, and of classification's "
         "cross-validation folds and k-means."
     )
     precision: Literal["fp32", "bf16", "auto"] = Field(

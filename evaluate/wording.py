@@ -17,10 +17,9 @@ Quote = Callable[[object], str]
 
 # For writers that do not know which tasks they show; a report composes its legend from its tasks (table_legend).
 STATISTICS_LEGEND = (
-    "Intervals: paired bootstrap over the evaluation units (queries for retrieval, pairs for sts and pair "
-    "classification, texts for classification and clustering); p: a paired test on the same units. Significant: "
-    "p < 0.05 and the interval excludes 0; a metric without p (clustering: cluster ids of two models cannot be "
-    "swapped) is judged by its interval.")
+    "Each delta's 95% interval and p come from one construction, so they agree: significant = the interval excludes "
+    "0 = p < 0.05. Per-unit means: paired sign-flip test and its inverted interval; whole-set statistics: paired "
+    "bootstrap, p from the same resamples; clustering: interval only (cluster ids of two models cannot be swapped).")
 
 P_FLOOR = ("A p printed as '< 0.0001' is the smallest its test can give with its number of resamples: no resample "
            "was as extreme as the observed difference.")
