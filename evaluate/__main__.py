@@ -28,6 +28,7 @@ from evaluate.report import report_markdown, write_report
 from evaluate.set_summary import about_sets
 from evaluate.sets import EvalSet, resolve_sets
 from evaluate.units import FULL, units_record
+from train.export import load_backend
 from train.model import load_model, model_fingerprint
 from train.run_record import check_run_consistent
 
@@ -43,7 +44,7 @@ def measure(model, folder_fingerprint: str, sets: list[EvalSet], config: RunConf
     fingerprint built from it (evaluate.identity)."""
     cache, seed = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None, config.evaluate.seed
     results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, folder_fingerprint, cache, precision,
-                                       train_prompts=config.train.prompts, seed=seed)
+                                       train_prompts=config.train.prompts, seed=seed, backend=config.evaluate.backend)
     truncated = evaluate_dims(sets, encoding["embeddings"], config.evaluate.truncate_dims, seed)
     return {FULL: results, **{str(dim): r for dim, r in truncated.items()}}, encoding
 
@@ -86,9 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     #    Each model encodes each distinct (prompt, text) once; embeddings are cached by encoder fingerprint and texts.
     baseline_model, resolved = load_model(config.model)
     tuned_model, _ = load_model(config.model, path=final)
+    precision = resolve_precision(config.evaluate.precision, baseline_model)
+    if config.evaluate.backend != "torch":  # an ONNX / OpenVINO export of each model, run in fp32
+        baseline_model, tuned_model = (
+            load_backend(folder, config.evaluate.backend, run_dir / "eval" / "exports", config.model.max_seq_length)
+            for folder in (resolved.path, final))
+        precision = "fp32"
     for model in (baseline_model, tuned_model):
         check_dims(config.evaluate.truncate_dims, model)
-    precision = resolve_precision(config.evaluate.precision, baseline_model)
     baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision)
     tuned_fingerprint = model_fingerprint(final)  # the folder's, as run.json's final_fingerprint (push checks it)
     tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, precision)

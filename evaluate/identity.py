@@ -14,7 +14,7 @@ import json
 from evaluate.embed import model_similarity
 from evaluate.prompts import Prompt
 
-BACKEND = "torch"  # until evaluate.backend is wired, every evaluation runs the PyTorch model
+BACKEND = "torch"  # evaluate.backend: what runs the model (torch, or an ONNX / OpenVINO export)
 
 
 def _modules(model) -> list:
