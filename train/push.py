@@ -12,6 +12,11 @@ Nothing is published that cannot be trusted: ``final/`` must hold weights and be
 ``tuned_fingerprint`` and ``run_id``), and the model must have beaten its base without forgetting (``train.gate``;
 ``push.allow_regression=true`` overrides it and the card says so). A local folder holding files the user added is
 never replaced; no training text is published unless ``push.card_examples=true`` (``train.privacy``).
+
+``push.export`` adds ONNX / OpenVINO exports to the published folder, each checked against its PyTorch weights
+(``train.parity``: an fp32 export that does not reproduce them stops the publish), with their table in the card and
+``eval_exports.json``. ``push.mlflow`` then logs the published folder in MLflow and registers it as a new model
+version (``train.registry``); an unreachable tracking server is refused before anything is published.
 """
 
 from __future__ import annotations
@@ -30,12 +35,16 @@ from configs.errors import UserError
 from configs.load import RESOLVED_NAME
 from configs.runs import atomic_dir, load_run, normal_permissions, sha256_file
 from configs.schema import RunConfig
-from train.card import model_card
+from train.card import model_card, model_ref
+from train.export import check_exportable
+from train.export_card import exports_markdown
 from train.gate import check_gate
 from train.hub import MANIFEST, check_settings, hub_token, precheck, push_hub
 from train.library_card import read_card
 from train.model import model_fingerprint, weight_files
+from train.parity import export_all
 from train.privacy import check_no_training_text, public_reports
+from train.registry import check_mlflow, register, shown_uri, tracking_uri
 
 log = logging.getLogger("train.push")
 
@@ -96,11 +105,14 @@ def checked_run(config: RunConfig) -> Checked:
 
 
 def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
-    """Fill ``out`` with the model, card, evaluation reports, resolved config and manifest of the checked run."""
+    """Fill ``out`` with the model, its exports (``push.export``, each checked against the model), card, evaluation
+    reports, resolved config and manifest of the checked run."""
     run_dir = Path(config.run_dir)
     shutil.copytree(run_dir / "final", out, dirs_exist_ok=True)
+    rows = export_all(out, config)  # writes eval_exports.json; a failed fp32 parity check stops the publish here
     card = model_card(config, checked.run_info, checked.report, checked.fingerprint, findings=checked.findings,
                       library=read_card(run_dir / "final"))
+    card += exports_markdown(rows, out, model_ref(config), is_repo=bool(config.push.repo_id))
     texts = {"README.md": card}
     if checked.report is not None:
         reports = public_reports(run_dir / "eval", checked.report, config.push.card_examples)
@@ -157,13 +169,33 @@ def push_local(config: RunConfig, checked: Checked, target: Path) -> None:
 
 
 def push_staged(config: RunConfig, checked: Checked) -> str:
-    """Assemble into a temporary folder (with the user's normal permissions, like a local publish) and push it."""
+    """Assemble into a temporary folder (with the user's normal permissions, like a local publish), push it, and
+    register exactly that folder in MLflow (``push.mlflow``) before it is removed."""
     with tempfile.TemporaryDirectory(prefix="embtune-push-") as tmp:
         staging = Path(tmp) / "model"
         staging.mkdir()
         assemble(config, checked, staging)
         normal_permissions(staging)
-        return push_hub(config.push, staging)
+        url = push_hub(config.push, staging)
+        register_published(config, checked, staging, where=f"the Hub repository {config.push.repo_id}")
+        return url
+
+
+def register_published(config: RunConfig, checked: Checked, folder: Path, where: str) -> None:
+    """``push.mlflow``: log the published ``folder`` and register it as a new model version (nothing without it).
+    The publish is complete by then: a registry failure says so rather than leaving the user to guess."""
+    settings = config.push.mlflow
+    if settings is None:
+        return
+    uri = shown_uri(tracking_uri(config))
+    try:
+        version = register(config, folder, checked.report)
+    except Exception as err:  # noqa: BLE001 - store, network and artifact errors: the publish itself stands
+        raise UserError(f"The publish to {where} is complete, but registering it in MLflow at {uri} failed "
+                        f"({type(err).__name__}: {' '.join(str(err).split())[:300]}). Fix the MLflow server and "
+                        "push again to register it.") from None
+    log.info("registered %s version %s in MLflow at %s (experiment %s)", settings.registered_model_name, version,
+             uri, settings.experiment)
 
 
 def hub_part(config: RunConfig, checked: Checked) -> str:
@@ -187,6 +219,10 @@ def hub_retry_command(config: RunConfig) -> str:
     args += [f"push.{key}=true" for key in ("create_pr", "allow_regression", "card_examples") if getattr(push, key)]
     if push.revision:
         args.append(f"push.revision={push.revision}")
+    if push.export:
+        args.append(f"push.export=[{','.join(push.export)}]")
+    if push.mlflow:  # the registry step comes after the Hub's, so it did not run either
+        args += [f"push.mlflow.{key}={value}" for key, value in push.mlflow.model_dump(exclude_none=True).items()]
     return "python -m train.push " + shlex.join(args)
 
 
@@ -200,16 +236,23 @@ def main(argv: list[str] | None = None) -> int:
     if push.repo_id:
         check_settings(push)
         hub_token()
-    # 2. The checks: the weights are training's, the evaluation is of them, the model beat its base (the gate), and
-    #    the Hub repo is the user's and holds nothing embtune did not write.
+    if push.mlflow:
+        check_mlflow(config)  # an unreachable tracking server is refused before anything is published
+    # 2. The checks: the weights are training's, the evaluation is of them, the model beat its base (the gate), the
+    #    exporter can handle the model, and the Hub repo is the user's and holds nothing embtune did not write.
     checked = checked_run(config)
+    if push.export:
+        check_exportable(Path(config.run_dir) / "final", push.export)
     if push.repo_id:
         precheck(push)
-    # 3. The local folder, written atomically; then the Hub, from that same folder (or a staging copy), verified.
+    # 3. The local folder, assembled once (exports and their parity check included) and written atomically; then the
+    #    Hub, from that same folder (or a staging copy), verified; then MLflow registers the published folder.
     if push.local_dir:
         push_local(config, checked, Path(push.local_dir))
     if push.repo_id:
         hub_part(config, checked)
+    if push.local_dir:
+        register_published(config, checked, Path(push.local_dir).expanduser().resolve(), where=push.local_dir)
     return 0
 
 
