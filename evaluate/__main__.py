@@ -24,6 +24,7 @@ from evaluate.embed import resolve_precision
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
 from evaluate.pairing import pair_up, primary
+from evaluate.references import reference_entries
 from evaluate.report import report_markdown, write_report
 from evaluate.set_summary import about_sets
 from evaluate.sets import EvalSet, resolve_sets
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     datasets = pair_up(sets, baseline[FULL], tuned[FULL], seed=seed)
     for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL]).items():
         datasets[name]["about"] = about  # what each set is: queries, corpus, judgements, gold levels, derived from
+    for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, precision).items():
+        datasets[name]["reference"] = rows  # BM25, hybrids, rerankers beside the tuned model, paired per query
     report = {
         "run_dir": str(run_dir), **run_identity(run_dir), "base_model": resolved.base_model,
         "model_revision": resolved.revision, "base_fingerprint": resolved.fingerprint,

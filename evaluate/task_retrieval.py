@@ -18,6 +18,7 @@ import numpy as np
 from data.sources import Table
 from evaluate.embed import Embeddings
 from evaluate.qrels import retrieval_sets
+from evaluate.reference_rows import RetrievalSet, Tuned, reference_rows
 from evaluate.retrieval_metrics import evaluate_run, rank_documents, run_from_scores
 from evaluate.significance import DeltaStats, compare_means
 from evaluate.task_spec import Run, TaskResult, TaskSpec
@@ -154,6 +155,22 @@ class RetrievalTask(TaskSpec):
         return (list(queries.values()) + [corpus[d] for d in relevant],
                 ["query"] * len(queries) + ["relevant document"] * len(relevant),
                 ["query"] * len(queries) + ["document"] * len(relevant))
+
+
+    uses_dev = True  # the hybrid's convex weight is chosen on dev, never on test
+
+    def references(self, tuned: TaskResult, *, settings, ignore_identical_ids: bool, dev: TaskResult | None,
+                   seed: int) -> dict[str, dict]:
+        """BM25 and hybrid rows (``evaluate.keyword``) and reranked rows (``evaluate.rerank``), each paired per
+        query against what it refines (see evaluate.reference_rows)."""
+        if not settings.keyword and settings.rerank is None:
+            return {}
+        rows = reference_rows(
+            RetrievalSet(*tuned.retrieval), Tuned(tuned.run, tuned.query_ids, tuned.per_query),
+            keyword=settings.keyword, rerank=settings.rerank,
+            dev=RetrievalSet(*dev.retrieval) if dev else None, dev_tuned_run=dev.run if dev else None,
+            ignore_identical_ids=ignore_identical_ids, seed=seed)
+        return {name: row.as_report() for name, row in rows.items()}
 
 
 RETRIEVAL = RetrievalTask()

@@ -85,6 +85,16 @@ class TaskSpec:
         """(texts, colour label, role) of the points of the report's 2-D map."""
         raise NotImplementedError
 
+    # Reference rows beside the tuned model (keyword search, hybrids, rerankers), for tasks where they mean
+    # something. ``dev`` is this task's result of the tuned model on the dev split, when ``uses_dev`` asks for it.
+    uses_dev: bool = False
+
+    def references(self, tuned: TaskResult, *, settings, ignore_identical_ids: bool, dev: TaskResult | None,
+                   seed: int) -> dict[str, dict]:
+        """row name -> its report.json entry (``evaluate.reference_rows.ReferenceRow.as_report``); none by default.
+        ``settings``: the run's ``EvaluateConfig``."""
+        return {}
+
 
 def declared_options(method: Callable) -> tuple[str, ...]:
     """The keyword-only parameters of ``method``: the options it declares."""
