@@ -312,7 +312,8 @@ class EvalDatasetConfig(Strict):
 
 class ChunkingConfig(Strict):
     max_tokens: int | None = Field(
-        None, ge=8, description="Window length in tokens; empty: the model's max_seq_length."
+        None, ge=4, description="Window length in tokens; empty: what the model reads (max_seq_length minus special "
+        "and prompt tokens)."
     )
     overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
 

@@ -64,6 +64,8 @@ class Table:
     # BEIR judgements that are not rows, kept so evaluation counts them as trec_eval does: documents missing from
     # the corpus (relevant but unretrievable) and grades <= 0. query id -> doc id -> grade.
     extra_qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Evaluation only (evaluate.chunking): the corpus as token windows (evaluate.chunking.Windows), or None.
+    windows: object | None = None
     # query id -> text of each query in extra_qrels without a row (all its judgements are <= 0 or name missing
     # documents): it is still evaluated, and scores 0, as in trec_eval and MTEB
     extra_queries: dict[str, str] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from data.prepare import load_prepared
 from evaluate.compare import compare_main
 from evaluate.details import build_details
 from evaluate.embed import resolve_precision
+from evaluate.evaluators import EVALUATORS
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
 from evaluate.pairing import pair_up, primary
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         precision = "fp32"
     for model in (baseline_model, tuned_model):
         check_dims(config.evaluate.truncate_dims, model)
+    notes = {}  # each task prepares its table for these models (retrieval: long documents counted or chunked)
+    for s in sets:
+        s.table, notes[s.config.name] = EVALUATORS[s.config.task].prepare(s.table, baseline_model, config.evaluate)
     baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision)
     tuned_fingerprint = model_fingerprint(final)  # the folder's, as run.json's final_fingerprint (push checks it)
     tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, precision)
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                             tuned_enc.pop("embeddings"), seed=seed)
     datasets = pair_up(sets, baseline[FULL], tuned[FULL], seed=seed)
     for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL]).items():
-        datasets[name]["about"] = about  # what each set is: queries, corpus, judgements, gold levels, derived from
+        datasets[name]["about"] = {**about, **({"long_documents": notes[name]} if notes[name] else {})}
     for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, precision).items():
         datasets[name]["reference"] = rows  # BM25, hybrids, rerankers beside the tuned model, paired per query
     report = {

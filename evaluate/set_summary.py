@@ -130,6 +130,21 @@ def classes_lines(about: Mapping) -> list[str]:
     return [f"{about['texts']} texts in {about['classes']} classes (the smallest has {about['smallest_class']})."]
 
 
+def long_document_lines(note: Mapping | None) -> list[str]:
+    """How many documents are longer than the model reads, and whether they were chunked (evaluate.chunking)."""
+    if not note:
+        return []
+    over = f"{note['longer_than_limit']} of {note['documents']} documents are longer than the {note['token_limit']} " \
+           "tokens the model reads"
+    chunked = note.get("chunked")
+    if not chunked:
+        tail = "; their ends are ignored (evaluate.chunking scores them by their best window)" \
+            if note["longer_than_limit"] else ""
+        return [f"{over}{tail}."]
+    return [f"{over}; {chunked['documents']} were chunked into {chunked['windows']} windows of at most "
+            f"{chunked['max_tokens']} tokens (overlap {chunked['overlap']}), each document scored by its best window."]
+
+
 def about_lines(about: Mapping, quote: Quote = str) -> list[str]:
     """Sentences saying what the set is, from whichever facts its ``about`` entry holds."""
     lines: list[str] = []
@@ -139,6 +154,7 @@ def about_lines(about: Mapping, quote: Quote = str) -> list[str]:
         lines += pairs_lines(about)
     if "classes" in about:
         lines += classes_lines(about)
+    lines += long_document_lines(about.get("long_documents"))
     note = about.get("derived_from")
     if note:
         part = f"all {note['of']}" if note["shared"] == note["of"] else f"{note['shared']} of the {note['of']}"

@@ -11,12 +11,15 @@ Queries, corpus and graded qrels come from ``evaluate.qrels.retrieval_sets``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from data.sources import Table
+from evaluate.chunking import maxp, resolve_max_tokens, search_depth, split_documents, token_limit
 from evaluate.embed import Embeddings
+from evaluate.prompts import model_prompt
 from evaluate.qrels import retrieval_sets
 from evaluate.reference_rows import RetrievalSet, Tuned, reference_rows
 from evaluate.retrieval_metrics import evaluate_run, rank_documents, run_from_scores
@@ -126,12 +129,34 @@ class RetrievalTask(TaskSpec):
 
     def texts(self, table: Table, *, full_corpus: bool) -> dict[str, list[str]]:
         queries, corpus, _ = retrieval_sets(table, full_corpus)
-        return {"query": list(queries.values()), "document": list(corpus.values())}
+        # Chunked: the windows too (a document that fits one window is its own window, so it is encoded once); the
+        # whole documents stay for the report's score samples and map.
+        windows = list(table.windows.corpus.values()) if table.windows else []
+        return {"query": list(queries.values()), "document": list(corpus.values()) + windows}
 
     def run(self, table: Table, emb: Embeddings, *, full_corpus: bool, ignore_identical_ids: bool) -> TaskResult:
         sets = retrieval_sets(table, full_corpus)
-        run = search(sets[0], sets[1], emb, k=TOP_K + int(ignore_identical_ids))  # one spare: dropped self-match
+        depth = TOP_K + int(ignore_identical_ids)  # one spare for a dropped self-match
+        if table.windows:  # MaxP: a document scores its best window, so nothing past the model's limit is ignored
+            window_run = search(sets[0], table.windows.corpus, emb, k=search_depth(depth, table.windows))
+            run = maxp(window_run, table.windows.doc_of, k=depth)
+        else:
+            run = search(sets[0], sets[1], emb, k=depth)
         return result_from_run(run, sets, ignore_identical_ids=ignore_identical_ids)
+
+    def prepare(self, table: Table, model, settings) -> tuple[Table, dict]:
+        """Counts the documents longer than the model reads; with ``evaluate.chunking`` splits them into windows."""
+        corpus = retrieval_sets(table, full_corpus=True)[1]
+        limit = token_limit(model, model_prompt(model, "document")[0])
+        over = split_documents(corpus, model.tokenizer, limit, 0).chunked
+        note = {"documents": len(corpus), "token_limit": limit, "longer_than_limit": over}
+        if settings.chunking is None:
+            return table, {**note, "chunked": None}
+        size = resolve_max_tokens(settings.chunking.max_tokens, settings.chunking.overlap, limit)
+        windows = split_documents(corpus, model.tokenizer, size, settings.chunking.overlap)
+        note["chunked"] = {"documents": windows.chunked, "windows": len(windows.corpus), "max_tokens": size,
+                           "overlap": settings.chunking.overlap, "max_windows": windows.max_windows}
+        return dataclasses.replace(table, windows=windows), note
 
     def count_units(self, table: Table) -> int:
         return len(retrieval_sets(table, full_corpus=False)[0])

@@ -85,6 +85,11 @@ class TaskSpec:
         """(texts, colour label, role) of the points of the report's 2-D map."""
         raise NotImplementedError
 
+    def prepare(self, table: Table, model, settings) -> tuple[Table, dict]:
+        """The table as this task evaluates it with ``model``'s tokenizer and the run's ``EvaluateConfig``, and a
+        note for the report (e.g. how many documents were chunked); unchanged and no note by default."""
+        return table, {}
+
     # Reference rows beside the tuned model (keyword search, hybrids, rerankers), for tasks where they mean
     # something. ``dev`` is this task's result of the tuned model on the dev split, when ``uses_dev`` asks for it.
     uses_dev: bool = False

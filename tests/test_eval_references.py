@@ -51,3 +51,19 @@ def test_keyword_false_leaves_the_rows_out(tmp_path, tiny_model_dir):
     assert run(lambda: main([str(run_dir)])) == 0
     report = json.loads((run_dir / "eval" / "report.json").read_text())
     assert "reference" not in report["datasets"]["incidents"]
+
+
+def test_chunking_scores_documents_by_their_best_window_and_the_report_says_how_many(tmp_path, tiny_model_dir):
+    from configs.cli import run
+    from evaluate.__main__ import main
+
+    run_dir = trained_incidents_run(tmp_path, tiny_model_dir, cache_dir=None, keyword=False)
+    assert run(lambda: main([str(run_dir)])) == 0
+    whole = json.loads((run_dir / "eval" / "report.json").read_text())["datasets"]["incidents"]
+    assert whole["about"]["long_documents"]["chunked"] is None
+    assert run(lambda: main([str(run_dir), "evaluate.chunking.max_tokens=4", "evaluate.chunking.overlap=1"])) == 0
+    chunked = json.loads((run_dir / "eval" / "report.json").read_text())["datasets"]["incidents"]
+    note = chunked["about"]["long_documents"]["chunked"]
+    assert note["documents"] > 0 and note["windows"] > note["documents"] and note["max_tokens"] == 4
+    assert chunked["metrics"]["ndcg@10"]["baseline"] != whole["metrics"]["ndcg@10"]["baseline"]
+    assert "were chunked into" in (run_dir / "eval" / "report.md").read_text()
