@@ -4,6 +4,8 @@ Reads the run's resolved config and prepared splits, reports leakage, runs the s
 writes ``RUN_DIR/eval/``: ``report.json``, ``report.md``, ``report.html``, ``details.json`` and ``units.json``
 (per-unit scores); prints the table. ``python -m evaluate compare RUN_A RUN_B`` prints the paired difference B - A
 of two runs evaluated on the same data (and a leaderboard; three or more runs: the leaderboard).
+``python -m evaluate merge RUN`` evaluates base/tuned weight interpolations at ``evaluate.merge_ratios`` on the domain
+and general (forgetting) sets and writes the frontier to ``eval/merge.{json,md,svg}``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from evaluate.embed import resolve_precision
 from evaluate.evaluators import EVALUATORS
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
+from evaluate.merge import main as merge_main
 from evaluate.pairing import pair_up, primary
 from evaluate.references import reference_entries
 from evaluate.report import report_markdown, write_report
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
         return compare_main(argv[1:])
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     # 1. The run's own resolved config and prepared splits: the held-out data the model never saw.
     args, _ = parse(argv, "python -m evaluate", "Compare the tuned model with its untuned baseline "
                     "(or: python -m evaluate compare RUN_A RUN_B ... to compare runs; see its --help).")
@@ -100,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = {}  # each task prepares its table for these models (retrieval: long documents counted or chunked)
     for s in sets:
         s.table, notes[s.config.name] = EVALUATORS[s.config.task].prepare(s.table, baseline_model, config.evaluate)
+    log.info("baseline (%s): encoding the evaluation texts", resolved.base_model)  # says whose progress follows
     baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision)
     tuned_fingerprint = model_fingerprint(final)  # the folder's, as run.json's final_fingerprint (push checks it)
+    log.info("tuned (%s): encoding the evaluation texts", final)
     tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, precision)
     # 3. Pair up with confidence intervals and p-values (at every size), decide, write, show.
     seed = config.evaluate.seed
