@@ -402,10 +402,6 @@ class PushConfig(Strict):
     merge_adapter: bool = Field(
         False, description="A LoRA run: publish the base with the adapter merged in, instead of the adapter alone."
     )
-    merge_ratio: float | None = Field(
-        None, ge=0, le=1, description="Publish the base/tuned interpolation at this tuned weight (see 'python -m "
-        "evaluate merge'); empty publishes the tuned model."
-    )
 
 
 # ------------------------------------------------------------------------------------------------------------- run
