@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -168,3 +169,69 @@ def test_an_evaluation_task_that_cannot_read_its_split_fails_before_training(pat
     assert "task 'retrieval' cannot read the test split (sentence1, sentence2, score). Tasks that can: sts" in \
         capsys.readouterr().err
     assert nothing_written(tmp_path / "run")
+
+
+# ------------------------------------------------------------------------------ memory levers and schedule
+LEVERS = {"gradient_accumulation_steps": 3, "gradient_checkpointing": True, "max_grad_norm": 0.5,
+          "scheduler": "cosine"}
+
+
+def test_memory_levers_reach_the_training_arguments(paths, tiny_model_dir, tmp_path):
+    from train.trainer import training_arguments
+
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": "mnrl"})
+    raw["train"].update(LEVERS)
+    args = training_arguments(validate(raw), None)
+    assert args.gradient_accumulation_steps == 3 and args.max_grad_norm == 0.5
+    assert args.activation_checkpointing is True and args.lr_scheduler_type.value == "cosine"
+    defaults = training_arguments(validate(tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths),
+                                                       {"name": "mnrl"})), None)
+    assert (defaults.gradient_accumulation_steps, defaults.activation_checkpointing, defaults.max_grad_norm,
+            defaults.lr_scheduler_type.value) == (1, False, 1.0, "linear")
+
+
+@pytest.mark.parametrize("key,value", sorted((k, v) for k, v in LEVERS.items() if k != "gradient_checkpointing"))
+def test_each_lever_that_changes_training_is_in_the_config_hash(paths, tiny_model_dir, tmp_path, key, value):
+    from configs.runs import config_hash
+
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": "mnrl"})
+    before = config_hash(validate(raw))
+    raw["train"][key] = value
+    assert config_hash(validate(raw)) != before
+
+
+def test_gradient_checkpointing_is_switched_on_and_trains_to_the_same_weights(paths, tiny_model_dir, tmp_path):
+    """Recomputing activations (dropout's random state included) changes memory and time, not the result."""
+    weights = []
+    for checkpointing in (False, True):
+        raw = tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": "mnrl"})
+        raw["train"].update(gradient_checkpointing=checkpointing, max_steps=2)
+        config = validate(raw)
+        model, _ = load_model(config.model)
+        build_trainer(config, model, prepare(config).train, None).train()
+        assert model[0].auto_model.is_activation_checkpointing is checkpointing
+        weights.append([p.detach() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+# ------------------------------------------------------------------------------ console
+def test_the_console_says_the_plan_a_dev_line_per_evaluation_and_progress_lines(paths, tiny_model_dir, tmp_path,
+                                                                                caplog):
+    import logging
+
+    from configs.cli import run
+    from train.__main__ import main
+
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": "mnrl"})
+    raw["train"].update(max_steps=4, eval_steps=2, gradient_accumulation_steps=2)
+    with caplog.at_level(logging.INFO, logger="train"):
+        assert run(lambda: main([str(write_config(tmp_path, raw))])) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "train"]
+    plan = next(line for line in lines if line.startswith("plan: "))
+    assert re.search(r"plan: \d+ training rows in \d+ batches of 4 per epoch, 2 batches per optimiser step "
+                     r"\(effective batch 8\); 4 optimiser steps \([\d.]+ epochs\); precision fp32; full fine-tuning "
+                     r"\([\d,]+ of [\d,]+ parameters trainable\); dev evaluated every 2 steps", plan), plan
+    dev = [line for line in lines if re.fullmatch(r"step \d/4: dev ndcg@10 [\d.]+ \(best [\d.]+ at step \d\)", line)]
+    assert [line.split(":")[0] for line in dev] == ["step 2/4", "step 4/4"]
+    progress = [line for line in lines if re.match(r"step \d/4 \(\d+%\): loss [\d.]+, lr ", line)]
+    assert len(progress) == 4  # logging_steps=1, and stderr is not a terminal under pytest

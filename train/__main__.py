@@ -34,6 +34,7 @@ from data.__main__ import save_run_data
 from data.checks import check_classes_fill_batches
 from data.prepare import prepare
 from evaluate.sets import resolve_sets
+from train.adapters import add_lora, name_adapter_base, parameter_counts
 from train.checkpoints import (
     CompletionMarker,
     DivergenceGuard,
@@ -42,9 +43,11 @@ from train.checkpoints import (
     resume_point,
     weights_finite,
 )
+from train.console import plan
 from train.losses import check_fit, check_loss_fits_model
-from train.model import load_model
+from train.model import adapter_base_name, check_model_config, load_model
 from train.run_record import run_record
+from train.tracking import check_trackers, tracking_environment
 from train.trainer import build_trainer
 
 log = logging.getLogger("train")
@@ -67,6 +70,8 @@ def train(config, run_dir: Path, command: str) -> int:
         move_aside_finished(run_dir)
     checkpoint, marker = resume_point(config, "python -m train")
     run_id = marker["run_id"] if marker else new_run_id()
+    check_model_config(config.model)  # model.kwargs, custom code, adapter on adapter: before any data work
+    check_trackers(config)  # a tracker in train.report_to that is not installed: before any data work
     # 3. Data: the same splits `python -m data` writes; a loss that cannot read them stops us before any write
     #    (before mining too, which takes minutes on a real corpus).
     if config.data.hard_negatives:
@@ -75,10 +80,13 @@ def train(config, run_dir: Path, command: str) -> int:
     spec = check_fit(config.loss.name, prepared.train.kind, f"data.train ({prepared.train.origin})")
     if spec.batch_sampler == BatchSamplers.GROUP_BY_LABEL:  # batch-triplet losses need labels with 2+ texts
         check_classes_fill_batches(prepared.train, config.train.batch_size)
-    resolve_sets(config, prepared)  # tasks fit their splits; general (forgetting) sets load now, before hours of training
+    # Tasks fit their splits; general (forgetting) sets load now, before hours of training.
+    resolve_sets(config, prepared)
     # 4. Base model, verified (bundled files are fingerprinted against the known release); the loss must fit it
     #    (Matryoshka sizes, guide model) before anything is written.
     model, resolved = load_model(config.model)
+    if config.model.adapter is not None:  # LoRA: the base is frozen, only the adapter trains
+        add_lora(model, config.model.adapter, seed=config.seed)
     check_loss_fits_model(config.loss, model)
     stats = save_run_data(config, prepared)
     # Only the main process wrote data/ (other ranks neither record nor check it).
@@ -90,11 +98,14 @@ def train(config, run_dir: Path, command: str) -> int:
     interrupt = Interrupt().install()
     callbacks = [CompletionMarker(run_id, config_hash(config), data_sha), DivergenceGuard(config.train.learning_rate),
                  interrupt]
-    trainer = build_trainer(config, model, prepared.train, prepared.dev, callbacks)
-    try:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    finally:
-        interrupt.uninstall()
+    with tracking_environment(config, run_dir, run_id):  # train.report_to: TensorBoard dir, MLflow store and tags
+        trainer = build_trainer(config, model, prepared.train, prepared.dev, callbacks)
+        if is_main_process():
+            log.info(plan(config, trainer, len(prepared.train.rows), parameter_counts(model)))
+        try:
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        finally:
+            interrupt.uninstall()
     if interrupt.stopped:
         if is_main_process():  # under DDP every rank stops; one says how to resume
             print(f"Interrupted: checkpoint saved in {checkpoints_dir(config)}. Resume with:\n  {command}",
@@ -102,20 +113,23 @@ def train(config, run_dir: Path, command: str) -> int:
         return 130
     # 6. Only the main process writes: the final model atomically, then the run's record, which makes it finished.
     if is_main_process():
-        write_final(config, trainer, run_dir)
+        write_final(config, trainer, run_dir, resolved)
         atomic_write_json(run_dir / "run.json", run_record(config, trainer, result, resolved, run_id, data_sha, stats))
         shutil.rmtree(checkpoints_dir(config), ignore_errors=True)  # final/ holds the chosen weights now
         log.info("final model written to %s (run %s)", run_dir / "final", run_id)
     return 0
 
 
-def write_final(config, trainer, run_dir: Path) -> None:
-    """``final/`` atomically; NaN weights never get there (the divergence guard also checks every step)."""
+def write_final(config, trainer, run_dir: Path, resolved) -> None:
+    """``final/`` atomically; NaN weights never get there (the divergence guard also checks every step). A LoRA
+    run's final/ is the adapter, naming its base as published (Hub id and commit) or as a local folder."""
     if not weights_finite(trainer.model):
         raise UserError("The trained weights hold NaN or infinite values; final/ was not written. Lower "
                         f"train.learning_rate (now {config.train.learning_rate:g}).")
     with atomic_dir(run_dir / "final") as tmp:
         trainer.model.save_pretrained(str(tmp))
+        if config.model.adapter is not None:
+            name_adapter_base(tmp, adapter_base_name(resolved), resolved.revision)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,15 @@ from pathlib import Path
 from configs.errors import UserError, did_you_mean
 from configs.runs import sha256_file
 from configs.schema import ModelConfig
+from train.adapters import ADAPTER_WEIGHTS, adapter_base, attach_adapter, check_adapter_fits, is_adapter_folder
+from train.model_checks import (
+    check_remote_code,
+    check_weights_cover,
+    hub_ignore_patterns,
+    loading_kwargs,
+    repo_files,
+    unreadable_safetensors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +120,13 @@ def _resolve_bundled(name: str) -> ResolvedModel:
 
 
 def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
-    """Download (or reuse the cache of) a Hub model; the snapshot folder name is the resolved commit."""
+    """Download (or reuse the cache of) a Hub model, only the files sentence-transformers loads with PyTorch (no
+    ONNX / OpenVINO / TF / Flax copies, no .bin beside safetensors); the snapshot folder name is the commit."""
     from huggingface_hub import snapshot_download
 
     try:
-        path = Path(snapshot_download(repo_id, revision=revision))
+        ignore = hub_ignore_patterns(repo_files(repo_id, revision))
+        path = Path(snapshot_download(repo_id, revision=revision, ignore_patterns=ignore))
     except Exception as err:  # noqa: BLE001 - offline, missing, gated and auth errors all end here
         raise UserError(
             f"Could not get model '{repo_id}' (revision {revision or 'main'}) from the Hugging Face Hub: "
@@ -165,7 +176,7 @@ def _fingerprint_cached(path: Path, stamp: tuple) -> str:
     return digest.hexdigest()
 
 
-SINGLE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+SINGLE_WEIGHTS = ("model.safetensors", "pytorch_model.bin", *ADAPTER_WEIGHTS)  # an adapter folder: its adapter
 SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
@@ -207,71 +218,76 @@ def _weights_cached(stamp: tuple) -> str:
     return digest.hexdigest()
 
 
+def adapter_base_name(resolved: ResolvedModel) -> str:
+    """What a trained adapter names as its base: the Hub id (with ``resolved.revision``) for a Hub or bundled
+    model, so a published adapter loads anywhere; the absolute folder for a local base."""
+    return resolved.base_model if resolved.revision is not None else str(resolved.path.resolve())
+
+
+def check_model_config(config: ModelConfig) -> ResolvedModel:
+    """The model section's misfits, before any data work or weight loading: unknown ``model.kwargs``, custom code
+    without ``model.trust_remote_code``, an adapter stacked on an adapter or targeting no layer of the
+    architecture. Returns the resolved base."""
+    loading_kwargs(config)
+    resolved = resolve_model(config)
+    if is_adapter_folder(resolved.path):
+        return check_model_config(_adapter_base(resolved.path, config))
+    check_remote_code(resolved.path, config)
+    check_adapter_fits(resolved.path, config)
+    return resolved
+
+
 def load_model(config: ModelConfig, path: Path | None = None):
     """The SentenceTransformer for ``config`` (or for a trained folder ``path``), on CPU unless a GPU is there.
 
+    ``model.kwargs`` and ``model.trust_remote_code`` apply to both. An adapter folder (``path`` = a LoRA run's
+    final/, or ``model.name`` = a published adapter) is loaded onto its base and merged in: the base of ``path`` is
+    ``config``'s model, the base of an adapter ``model.name`` is the one its adapter_config.json names.
+
     Returns (model, ResolvedModel of the base, or None when ``path`` is given). A corrupt weights file, a folder
     that is not a model, or weights that do not fit the architecture are UserErrors naming the file."""
+    kwargs = loading_kwargs(config)  # unknown keys fail before anything is read
     resolved = resolve_model(config) if path is None else None
     folder = Path(path) if path is not None else resolved.path
     if path is not None:
         check_model_folder(folder, "the trained model")
-    model = _load_folder(folder)
+    if is_adapter_folder(folder):
+        model, _ = load_model(config if path is not None else _adapter_base(folder, config))
+        attach_adapter(model, folder)
+    else:
+        check_remote_code(folder, config)
+        model = _load_folder(folder, kwargs, config.trust_remote_code)
     if config.max_seq_length:
         model.max_seq_length = config.max_seq_length
     return model, resolved
 
 
-def _load_folder(folder: Path):
+def _adapter_base(folder: Path, config: ModelConfig) -> ModelConfig:
+    """The base an adapter folder names; the Hub release of a bundled model is the bundled copy (offline)."""
+    base = adapter_base(folder, config)
+    for name, spec in BUNDLED.items():
+        if (base.name, base.revision) == (spec.hub_id, spec.revision):
+            return base.model_copy(update={"name": f"bundled:{name}", "revision": None})
+    return base
+
+
+def _load_folder(folder: Path, kwargs: dict[str, str], trust_remote_code: bool):
     from safetensors import SafetensorError
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(str(folder), local_files_only=True)
+        model = SentenceTransformer(str(folder), local_files_only=True, trust_remote_code=trust_remote_code,
+                                    model_kwargs=kwargs or None)
     except SafetensorError as err:
-        broken = _unreadable_safetensors(folder)
+        broken = unreadable_safetensors(folder, model_files(folder))
         raise UserError(f"{broken or folder}: the weights file is corrupt or truncated ({err}). Copy it again from "
                         "its source, or train again.") from None
-    except (OSError, ValueError, RuntimeError) as err:  # bad configs, size mismatches, unknown architectures
-        raise UserError(f"Could not load the model in {folder}: {type(err).__name__}: {str(err)[:300]}") from None
-    _check_weights_cover(model, folder)
+    except (OSError, ValueError, RuntimeError, ImportError) as err:  # bad configs, size mismatches, architectures
+        hint = (f" with model.kwargs {kwargs} (the model does not take them as given: change or remove them)"
+                if kwargs else "")
+        raise UserError(f"Could not load the model in {folder}{hint}: {type(err).__name__}: {str(err)[:300]}") from None
+    check_weights_cover(model, folder, [f for f in weight_files(folder) if f.name not in ADAPTER_WEIGHTS])
     return model
-
-
-def _unreadable_safetensors(folder: Path) -> Path | None:
-    """The first ``.safetensors`` file in the folder whose header safetensors cannot read."""
-    from safetensors import safe_open
-
-    for rel in model_files(folder):
-        if rel.endswith(".safetensors"):
-            try:
-                with safe_open(str(folder / rel), framework="pt") as handle:
-                    handle.keys()
-            except Exception:  # noqa: BLE001 - any failure to open is the answer we look for
-                return folder / rel
-    return None
-
-
-def _check_weights_cover(model, folder: Path) -> None:
-    """A weights file that loads but lacks most of the model's tensors leaves them randomly initialised (transformers
-    only warns): refuse it. Names may carry a prefix (``bert.``), so a tensor counts when a stored name ends with it."""
-    from safetensors import safe_open
-
-    files = [f for f in weight_files(folder) if f.suffix == ".safetensors"]
-    auto_model = getattr(model[0], "auto_model", None)
-    if not files or auto_model is None:
-        return
-    suffixes = set()
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for key in handle.keys():
-                parts = key.split(".")
-                suffixes.update(".".join(parts[i:]) for i in range(len(parts)))
-    needed = list(auto_model.state_dict())
-    found = sum(key in suffixes for key in needed)
-    if found < len(needed) / 2:
-        raise UserError(f"{files[0]} holds {found} of the {len(needed)} tensors the model in {folder} needs; the "
-                        "rest would be randomly initialised. It is not this model's weights file: copy the right one.")
 
 
 def load_tokenizer(config: ModelConfig):
@@ -279,7 +295,8 @@ def load_tokenizer(config: ModelConfig):
     from transformers import AutoTokenizer
 
     path = resolve_model(config).path
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    check_remote_code(path, config)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=config.trust_remote_code)
     max_len = config.max_seq_length
     if max_len is None and (path / "sentence_bert_config.json").is_file():
         max_len = json.loads((path / "sentence_bert_config.json").read_text()).get("max_seq_length")

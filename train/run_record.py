@@ -14,7 +14,8 @@ from configs.errors import UserError
 from configs.load import RESOLVED_NAME, load_config
 from configs.runs import config_hash, library_versions
 from configs.schema import RunConfig
-from train.model import model_fingerprint
+from train.adapters import is_adapter_folder, parameter_counts
+from train.model import model_fingerprint, resolve_model
 
 
 def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_sha: dict, stats: dict) -> dict:
@@ -33,6 +34,9 @@ def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_s
         "model_revision": resolved.revision,
         "weights_sha256": resolved.weights_sha256,
         "base_fingerprint": resolved.fingerprint,
+        "trust_remote_code": config.model.trust_remote_code,
+        "parameters": parameter_counts(trainer.model),  # trainable: the adapter only in a LoRA run
+        "adapter": _adapter_record(config, trainer.model),
         "data_sha256": data_sha,
         "versions": library_versions(),
         "prompts": dict(config.train.prompts),
@@ -41,6 +45,15 @@ def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_s
         "dev_history": [e for e in state.log_history if any(k.startswith("eval_") for k in e)],
         "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in state.log_history if "loss" in e],
     }
+
+
+def _adapter_record(config: RunConfig, model) -> dict | None:
+    """The LoRA settings as trained (target_modules resolved: peft's default when the config left it empty)."""
+    adapter = config.model.adapter
+    if adapter is None:
+        return None
+    targets = sorted(model[0].model.peft_config["default"].target_modules)
+    return {**adapter.model_dump(mode="json"), "target_modules": targets}
 
 
 def check_run_consistent(run_dir: Path) -> dict:
@@ -61,7 +74,19 @@ def check_run_consistent(run_dir: Path) -> dict:
     meta = run_dir / "data" / "meta.json"
     if not meta.is_file() or json.loads(meta.read_text())["sha256"] != record["data_sha256"]:
         problems.append("data/ was rewritten after this run trained")
+    problems += _base_problems(run_dir, final, record)
     if problems:
         raise UserError(f"{run_dir} no longer describes one run: " + "; ".join(problems) + ". Train again "
                         "('python -m train CONFIG') so the model, its data and its config belong together.")
     return record
+
+
+def _base_problems(run_dir: Path, final: Path, record: dict) -> list[str]:
+    """A LoRA run's final/ holds only the adapter: the base it loads onto must still be the one it trained on."""
+    if not is_adapter_folder(final):
+        return []
+    base = resolve_model(load_config(run_dir / RESOLVED_NAME).model)
+    if base.fingerprint == record["base_fingerprint"]:
+        return []
+    return [f"final/ is a LoRA adapter and its base {base.base_model} changed since training (fingerprint "
+            f"{base.fingerprint[:12]}, run.json says {record['base_fingerprint'][:12]})"]

@@ -13,13 +13,16 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from transformers import EarlyStoppingCallback
+from transformers import EarlyStoppingCallback, PrinterCallback
 
 from configs.errors import UserError, did_you_mean
 from configs.schema import RunConfig
 from data.sources import Table
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, TaskEvaluator
+from train.adapters import AdapterTrainer
+from train.console import console_callbacks
 from train.losses import LOSSES, check_fit, training_columns
+from train.tracking import tracking_arguments
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfo
         learning_rate=t.learning_rate,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float below 1 is a share of the total steps
         weight_decay=t.weight_decay,
+        **memory_arguments(config),
         # Without a GPU, torchrun and accelerate only form real CPU ranks (gloo) when told the run is on CPU.
         use_cpu=not torch.cuda.is_available(),
         bf16=t.precision == "bf16",
@@ -55,13 +59,34 @@ def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfo
         logging_steps=t.logging_steps,
         **saving_arguments(config, dev),
         prompts=dict(t.prompts) or None,
-        report_to="none",
+        **tracking(config),
         disable_tqdm=not sys.stderr.isatty(),  # a log file gets the trainer's line per logging step, not a bar
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=t.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
+
+
+def memory_arguments(config: RunConfig) -> dict:
+    """The levers that trade time for memory, and the schedule. Gradient accumulation adds up the gradients of
+    several batches per optimiser step; it does not add in-batch negatives (each batch still ranks only its own
+    texts), for which the cached losses are the lever."""
+    t = config.train
+    return {
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        # transformers 5 calls gradient checkpointing "activation checkpointing" (non-reentrant by default, so
+        # gradients reach LoRA weights although the frozen embeddings need none).
+        "activation_checkpointing": t.gradient_checkpointing,
+        "max_grad_norm": t.max_grad_norm,
+        "lr_scheduler_type": t.scheduler,
+    }
+
+
+def tracking(config: RunConfig) -> dict:
+    """Where the loss and dev metrics go while training (train.report_to; the environment the trackers read is set
+    by ``train.tracking.tracking_environment`` around training)."""
+    return tracking_arguments(config, Path(config.run_dir))
 
 
 def saving_arguments(config: RunConfig, dev: Table | None) -> dict:
@@ -83,7 +108,7 @@ def saving_arguments(config: RunConfig, dev: Table | None) -> dict:
     return {
         "save_strategy": strategy, "save_steps": save_steps, "save_total_limit": t.save_total_limit,
         "load_best_model_at_end": selecting,
-        "metric_for_best_model": f"eval_dev_{EVALUATORS[DEFAULT_TASK[dev.kind]].main}" if selecting else None,
+        "metric_for_best_model": dev_metric(dev) if selecting else None,
         "greater_is_better": True if selecting else None,
     }
 
@@ -135,14 +160,26 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
         # Dev retrieval ranks among the dev split's own documents: the full corpus would cost minutes per eval.
         evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False,
                                   prompts=dict(config.train.prompts), seed=config.evaluate.seed)
-    return SentenceTransformerTrainer(
+    args = training_arguments(config, dev)
+    trainer_class = SentenceTransformerTrainer if config.model.adapter is None else AdapterTrainer
+    trainer = trainer_class(
         model=model,
-        args=training_arguments(config, dev),
+        args=args,
         train_dataset=trainer_dataset(train),
         loss=spec.build(model, config.loss),
         evaluator=evaluator,
         callbacks=[*callbacks, *early_stopping(config)],
     )
+    if args.disable_tqdm:  # our progress lines replace the raw dicts transformers prints without a bar
+        trainer.remove_callback(PrinterCallback)
+    for callback in console_callbacks(dev_metric(dev), quiet_bars=args.disable_tqdm):
+        trainer.add_callback(callback)
+    return trainer
+
+
+def dev_metric(dev: Table | None) -> str | None:
+    """The trainer's name of the dev primary metric (what select_best compares), or None without a dev split."""
+    return None if dev is None else f"eval_dev_{EVALUATORS[DEFAULT_TASK[dev.kind]].main}"
 
 
 def early_stopping(config: RunConfig) -> list:
