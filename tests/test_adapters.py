@@ -248,3 +248,29 @@ def test_adapter_targets_are_checked_on_the_architecture_before_any_weight_is_lo
                                         r"dense, key, query, value \(set model.adapter.target_modules to some"):
         check_model_config(config)
     check_model_config(config.model_copy(update={"adapter": AdapterConfig(target_modules=("key", "dense"))}))
+
+
+def test_push_publishes_the_adapter_or_with_merge_adapter_the_merged_model(lora_run, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from configs.cli import run
+    from train.push import main as push_main
+
+    for merge, folder in ((False, tmp_path / "adapter"), (True, tmp_path / "merged")):
+        args = [str(lora_run), f"push.local_dir={folder}", "push.allow_regression=true", f"push.merge_adapter={merge}"]
+        assert run(lambda args=args: push_main(args)) == 0
+        assert is_adapter_folder(folder) is not merge
+    plain = SentenceTransformer(str(tmp_path / "merged"), device="cpu", local_files_only=True)
+    assert type(plain[0].model).__name__ == "BertModel"  # no peft wrapper: loads anywhere
+
+
+def test_merge_adapter_on_a_full_model_is_refused(tmp_path, tiny_model_dir, capsys):
+    from configs.cli import run
+    from conftest import trained_incidents_run
+    from train.push import main as push_main
+
+    run_dir = trained_incidents_run(tmp_path, tiny_model_dir, cache_dir=None)
+    args = [str(run_dir), f"push.local_dir={tmp_path / 'pub'}", "push.allow_regression=true", "push.merge_adapter=true"]
+    assert run(lambda: push_main(args)) == 2
+    assert "holds a full model, not a LoRA adapter" in capsys.readouterr().err
+    assert not (tmp_path / "pub").exists()

@@ -143,12 +143,15 @@ def with_sources(names: tuple[str, ...] | list[str]) -> list[str]:
     return ordered
 
 
-def check_exportable(folder: Path, names: tuple[str, ...] | list[str]) -> None:
-    """Fail before any work when a package is missing or the model is one the exporter cannot handle."""
+def check_exportable(folder: Path, names: tuple[str, ...] | list[str], merged: bool = False) -> None:
+    """Fail before any work when a package is missing or the model is one the exporter cannot handle. ``merged``:
+    a LoRA ``folder`` is published merged (push.merge_adapter), so its base pipeline is what gets exported."""
     for name in with_sources(names):
         for package in EXPORTS[name].packages:
             require(package, f"push.export {name}")
     if (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").is_file():
+        if merged:
+            return
         raise UserError(f"{folder} holds a LoRA adapter, not full weights: an export needs the merged model. "
                         "Set push.merge_adapter=true.")
     read_pipeline(folder)

@@ -35,6 +35,7 @@ from configs.errors import UserError
 from configs.load import RESOLVED_NAME
 from configs.runs import atomic_dir, load_run, normal_permissions, sha256_file
 from configs.schema import RunConfig
+from train.adapters import is_adapter_folder, merged_model_folder
 from train.card import model_card, model_ref
 from train.export import check_exportable
 from train.export_card import exports_markdown
@@ -108,7 +109,7 @@ def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
     """Fill ``out`` with the model, its exports (``push.export``, each checked against the model), card, evaluation
     reports, resolved config and manifest of the checked run."""
     run_dir = Path(config.run_dir)
-    shutil.copytree(run_dir / "final", out, dirs_exist_ok=True)
+    copy_model(config, run_dir / "final", out)
     rows = export_all(out, config)  # writes eval_exports.json; a failed fp32 parity check stops the publish here
     card = model_card(config, checked.run_info, checked.report, checked.fingerprint, findings=checked.findings,
                       library=read_card(run_dir / "final"))
@@ -123,6 +124,17 @@ def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
         (out / name).write_text(text, encoding="utf-8")
     shutil.copy2(run_dir / RESOLVED_NAME, out / "embtune_config.yaml")
     (out / MANIFEST).write_text(json.dumps({"files": file_hashes(out)}, indent=2) + "\n", encoding="utf-8")
+
+
+def copy_model(config: RunConfig, final: Path, out: Path) -> None:
+    """``final/`` into ``out``: as trained, or for a LoRA run with ``push.merge_adapter`` the base with the adapter
+    merged in (a plain folder that loads without peft). A full model with ``merge_adapter`` is an error."""
+    if not config.push.merge_adapter:
+        shutil.copytree(final, out, dirs_exist_ok=True)
+        return
+    with tempfile.TemporaryDirectory(prefix=".merge-", dir=out.parent) as tmp:
+        merged = merged_model_folder(final, Path(tmp) / "merged", config.model)
+        shutil.copytree(merged, out, dirs_exist_ok=True)
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
@@ -241,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     # 2. The checks: the weights are training's, the evaluation is of them, the model beat its base (the gate), the
     #    exporter can handle the model, and the Hub repo is the user's and holds nothing embtune did not write.
     checked = checked_run(config)
+    if push.merge_adapter and not is_adapter_folder(Path(config.run_dir) / "final"):
+        raise UserError(f"push.merge_adapter=true, but {config.run_dir}/final holds a full model, not a LoRA adapter; "
+                        "drop push.merge_adapter.")
     if push.export:
-        check_exportable(Path(config.run_dir) / "final", push.export)
+        check_exportable(Path(config.run_dir) / "final", push.export, merged=push.merge_adapter)
     if push.repo_id:
         precheck(push)
     # 3. The local folder, assembled once (exports and their parity check included) and written atomically; then the
