@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -14,7 +16,7 @@ import pytest
 from configs.errors import UserError
 from configs.load import validate
 from configs.schema import TrainConfig
-from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
+from conftest import INCIDENT_ROWS, REPO, tiny_config, write_config, write_csv
 from train.tracking import (
     TRACKERS,
     mlflow_uri,
@@ -97,17 +99,17 @@ def test_python_m_train_stops_before_training_when_a_tracker_is_missing(tmp_path
 def tracked_run(tmp_path_factory, tiny_model_dir) -> tuple[Path, dict]:
     """``python -m data`` + ``python -m train`` on the tiny model with report_to [tensorboard, mlflow], a dev
     evaluation every step and a Hub token in the environment; returns (run_dir, run.json)."""
-    from configs.cli import run
-    from data.__main__ import main as data_main
-    from train.__main__ import main as train_main
 
     tmp_path = tmp_path_factory.mktemp("tracked")
     raw = _config(tmp_path, tiny_model_dir, report_to=["tensorboard", "mlflow"])
     path = str(write_config(tmp_path, raw))
-    with pytest.MonkeyPatch.context() as monkeypatch:  # python -m train sets the trackers' environment itself
-        monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-        for main in (data_main, train_main):
-            assert run(lambda main=main: main([path])) == 0
+    # Separate processes, as a user runs them: MLflow keeps a process-wide tracking URI and experiment that other
+    # tests (the registry) set, and python -m train must not depend on them.
+    env = {**os.environ, "HF_TOKEN": FAKE_TOKEN, "PYTHONPATH": str(REPO)}
+    for stage in ("data", "train"):
+        done = subprocess.run([sys.executable, "-m", stage, path], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "run"
     return run_dir, json.loads((run_dir / "run.json").read_text())
 
