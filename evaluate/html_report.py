@@ -1,8 +1,9 @@
 """``report.html``: one self-contained page (inline CSS, inline SVG, one small inline script, no network).
 
 Rendered from ``templates/report.html.j2`` by jinja2 with autoescaping, from ``eval/report.json`` (the numbers),
-``eval/details.json`` (per dataset: scored pairs, per-query wins and losses, similarity samples, a 2-D map) and the
-run's ``run.json`` (training curves). This module only arranges plain values for the template; the words come from
+``eval/details.json`` (per dataset: scored pairs, per-query wins and losses, similarity samples, a 2-D map), the
+run's ``run.json`` (training curves) and ``eval/merge.json`` (the merge frontier, when it evaluated the same tuned
+model). This module only arranges plain values for the template; the words come from
 :mod:`evaluate.wording` (shared with ``report.md``) and the charts from :mod:`evaluate.report_charts`. Data never
 reaches the ``<script>`` block or an unquoted attribute.
 """
@@ -134,6 +135,39 @@ def training_view(run: dict | None) -> dict | None:
             "charts": training_charts(loss, dev, dev_name, run_summary.final_step(run))}
 
 
+def same_tuned_model(merge: dict | None, report: dict) -> bool:
+    """Whether ``merge`` (merge.json) interpolated the tuned model ``report`` evaluated (and, where both record it,
+    from the same base): a frontier of an earlier final/ is not shown beside this one's numbers."""
+    if not merge or not report.get("tuned_fingerprint"):
+        return False
+    bases = merge.get("base_fingerprint"), report.get("base_fingerprint")
+    return merge.get("tuned_fingerprint") == report["tuned_fingerprint"] and (None in bases or bases[0] == bases[1])
+
+
+def change_class(entry: dict) -> str:
+    """A number cell, green for a significant gain over the base and red for a significant loss."""
+    delta = entry.get("delta")
+    moved = "" if not entry.get("significant") or not delta else " gain" if delta > 0 else " loss"
+    return "num" + moved
+
+
+def merge_view(record: dict) -> dict:
+    """The merge frontier: its picture, one row per ratio (the merged model's value, delta [95% CI] and * per set;
+    the suggested ratio in bold), the suggestion in words and what a row is."""
+    # Imported here: merge_report builds its Markdown with evaluate.report, which imports this module.
+    from evaluate import merge_report as frontier
+
+    best, cols = frontier.suggested(record), frontier.columns(record)
+    rows = [{"cls": "main" if row is best else "",
+             "cells": [(f"{row['ratio']:g}", "num")] + [(frontier.cell(entry), change_class(entry)) for entry in
+                                                         (frontier.main_entry(row, n, m) for n, m, _ in cols)]}
+            for row in record["ratios"]]
+    legend = f"{frontier.FRONTIER_LEGEND} Bold: the suggested ratio; green / red: a significant gain / loss."
+    return {"chart": frontier.frontier_svg(record), "suggestion": frontier.suggestion_text(record, str),
+            "table": {"id": "merge", "sortable": False, "head": ("r", *frontier.headings(record, str)),
+                      "rows": rows}, "legend": legend}
+
+
 def prompts_view(prompts: dict) -> dict:
     """The prompt each role was encoded with (per model, repr so spaces show) and where each came from."""
     base, tuned = prompts.get("baseline") or {}, prompts.get("tuned") or {}
@@ -155,7 +189,7 @@ def encoding_view(encoding: dict) -> dict:
     return {"id": "", "sortable": False, "rows": rows, "head": ("model", "seconds", "texts", "texts/s", "from cache")}
 
 
-def page_view(report: dict, details: dict, run: dict | None) -> dict:
+def page_view(report: dict, details: dict, run: dict | None, merge: dict | None = None) -> dict:
     """Everything the template prints, as plain values (and chart Markup)."""
     datasets, run_dir = report["datasets"], str(report.get("run_dir", ""))
     corpus = {name: about_from_details(info, details.get(name)).get("corpus") for name, info in datasets.items()}
@@ -171,23 +205,26 @@ def page_view(report: dict, details: dict, run: dict | None) -> dict:
         "truncated": {"dim": report.get("embedding_dim", "?"), "sizes": ", ".join(map(str, truncated)), **metrics_view(
             {str(d): sets for d, sets in truncated.items()}, "truncated", corpus, dims=True)} if truncated else None,
         "sections": [dataset_view(name, info, details.get(name), run_dir) for name, info in datasets.items()],
-        "training": training_view(run), "similarity": wording.similarity_sentence(report.get("similarity") or {}),
+        "training": training_view(run), "merge": merge_view(merge) if same_tuned_model(merge, report) else None,
+        "similarity": wording.similarity_sentence(report.get("similarity") or {}),
         "prompts": prompts_view(report.get("prompts") or {}), "encoding": encoding_view(report.get("encoding") or {}),
         "identity": [(k, report[k]) for k in ("run_id", "config_hash", "tuned_fingerprint") if report.get(k)],
     }
 
 
-def html_report(report: dict, details: dict, run: dict | None = None) -> str:
-    """Render ``report.json``, ``details.json`` and ``run.json`` as one self-contained HTML page.
+def html_report(report: dict, details: dict, run: dict | None = None, merge: dict | None = None) -> str:
+    """Render ``report.json``, ``details.json``, ``run.json`` and ``merge.json`` as one self-contained HTML page.
 
     Args:
         report: the evaluation report (run, models, primary verdict, leakage, encoding, per-dataset metrics).
         details: per dataset name, the material for its charts; may be partial or empty.
         run: the run's ``run.json`` (plan, loss and dev history); None leaves the training section out.
+        merge: the merge frontier record (``python -m evaluate merge``); shown only when it interpolated the tuned
+            model this report evaluated (``same_tuned_model``), else left out like None.
 
     Returns:
         The page as a string; it loads nothing from the network.
     """
     return ENV.get_template("report.html.j2").render(
-        page=page_view(report, details, run), css=CSS, script=Markup(SORT_JS), csp=CSP,
+        page=page_view(report, details, run, merge), css=CSS, script=Markup(SORT_JS), csp=CSP,
         legend=wording.table_legend([info["task"] for info in report["datasets"].values()]))

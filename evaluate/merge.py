@@ -4,9 +4,9 @@ A domain fine-tune can cost general quality. Interpolating the weights, ``w(r) =
 often keeps most of the domain gain at a fraction of the loss. For each ratio r in ``evaluate.merge_ratios`` this
 evaluates the interpolated model on every configured set (as ``python -m evaluate`` does) and pairs it with the base
 (delta, 95% CI, p), then writes the frontier, domain gain against general loss, to ``RUN_DIR/eval/``:
-``merge.json`` (numbers), ``merge.md`` (tables) and ``merge.svg`` (the picture). ``merged_folder`` writes one ratio
-as a model folder; publishing it through ``python -m train.push`` (gate and card on the merged model's numbers) is not
-built yet.
+``merge.json`` (numbers), ``merge.md`` (tables) and ``merge.svg`` (the picture), and adds the frontier to
+``report.html`` when ``report.json`` evaluated the same final/. ``merged_folder`` writes one ratio as a model folder;
+``python -m train.push RUN_DIR push.merge_ratio=R`` publishes an evaluated ratio (gate and card on its numbers).
 
 The library's ``SentenceTransformer.merge`` (method ``linear``) computes the same interpolation through mergekit,
 which is not a dependency of embtune (it pins its own torch and transformers ranges); the lerp below is the whole of
@@ -35,7 +35,7 @@ from evaluate.embed import resolve_precision
 from evaluate.measure import evaluate_model
 from evaluate.merge_report import frontier_svg, merge_markdown, standalone_svg, suggested
 from evaluate.pairing import pair_up, primary
-from evaluate.report import write_json
+from evaluate.report import refresh_html, write_json
 from evaluate.sets import EvalSet, resolve_sets
 from train.gate import forgetting_sets
 from train.model import load_model, model_fingerprint
@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 "tuned_fingerprint": fingerprints[1]}
     record = merge_record(config, rows, identity)
     write_merge(record, Path(config.run_dir) / "eval")
+    # 5. report.html shows the frontier beside everything else, if report.json evaluated this same final/.
+    why_not = refresh_html(Path(config.run_dir), record)
+    if why_not:
+        log.info("report.html was not updated: %s", why_not)
     print(merge_markdown(record))
     return 0
 

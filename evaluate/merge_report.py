@@ -1,22 +1,32 @@
 """The merge frontier for people: ``merge.md`` (one row per ratio, then every metric) and ``merge.svg`` (domain gain
 against general change, one point per ratio with 95% CI whiskers, one line per general set).
 
-Reads the record ``evaluate.merge`` writes as ``merge.json``; maths and I/O live there. Every user-supplied string
-(dataset names) is escaped: ``md_escape`` for Markdown, ``evaluate.svg.esc`` for the SVG.
+Reads the record ``evaluate.merge`` writes as ``merge.json``; maths and I/O live there. report.html shows the same
+chart, columns, cells, headings and suggestion (``evaluate.html_report.merge_view``). Every user-supplied string
+(dataset names, the run folder) is escaped: ``md_escape`` for Markdown, ``evaluate.svg.esc`` for the SVG; the page
+passes ``quote=str`` and its template escapes.
 """
 
 from __future__ import annotations
+
+import shlex
 
 from markupsafe import Markup
 
 from evaluate import wording
 from evaluate.report import markdown_table, md_escape
 from evaluate.svg import CATEGORY_COLOURS, GREY, Frame, axes, dot, esc, padded_range, svg, with_legend
+from evaluate.wording import Quote
 
 # The rules of report.css that the charts use, so merge.svg also renders on its own (outside report.html).
 SVG_STYLE = ("text{font-family:sans-serif;font-size:11px;fill:#333}.title{font-size:13px;font-weight:600}"
              ".label{font-size:12px}.box{fill:none;stroke:#999}.tick{stroke:#999}"
              ".mark{stroke:#333;stroke-dasharray:4 3}")
+# What a frontier row is: said once, above the table in merge.md and in report.html.
+FRONTIER_LEGEND = (
+    "Each row interpolates the weights, (1 - r) × base + r × tuned, and compares the merged model with the base on "
+    "the same units: its value, then (delta [95% CI]); * marks a significant delta. r = 0 is the base, r = 1 the "
+    "tuned model. General sets are those with their own source (the forgetting check).")
 
 
 def main_entry(row: dict, name: str, metric: str | None = None) -> dict:
@@ -51,31 +61,45 @@ def columns(record: dict) -> list[tuple[str, str | None, str]]:
     return [(p["dataset"], p["metric"], "domain, primary"), *domain, *[(n, None, "general") for n in record["general"]]]
 
 
+def headings(record: dict, quote: Quote = md_escape) -> list[str]:
+    """The frontier's column headings, 'dataset metric (kind)', in ``columns`` order; names pass through ``quote``
+    (Markdown escaping by default; the HTML page passes ``str`` and lets its template escape)."""
+    first = record["ratios"][0]["datasets"]
+    return [f"{quote(name)} {quote(metric or first[name]['main_metric'])} ({kind})"
+            for name, metric, kind in columns(record)]
+
+
 def frontier_table(record: dict) -> list[str]:
     """One row per ratio: the merged model's value (delta vs the base [95% CI], * significant) per set."""
-    cols, first = columns(record), record["ratios"][0]["datasets"]
-    head = [f"{md_escape(name)} {md_escape(metric or first[name]['main_metric'])} ({kind})" for name, metric, kind
-            in cols]
-    lines = ["| r | " + " | ".join(head) + " |", "|---:|" + "---|" * len(cols)]
+    cols = columns(record)
+    lines = ["| r | " + " | ".join(headings(record)) + " |", "|---:|" + "---|" * len(cols)]
     for row in record["ratios"]:
         lines.append(f"| {row['ratio']:g} | " + " | ".join(cell(main_entry(row, n, m)) for n, m, _ in cols) + " |")
     return lines
 
 
-def suggestion_text(record: dict) -> str:
-    """Which ratio to publish, in words (the same rule as ``suggested``)."""
+def push_command(record: dict, ratio: float, quote: Quote = md_escape) -> str:
+    """The command that publishes the interpolation at ``ratio`` (repr: the ratio exactly as merge.json holds it)."""
+    return (f"python -m train.push {quote(shlex.quote(str(record['run_dir'])))} push.merge_ratio={float(ratio)!r} "
+            "push.local_dir=FOLDER")
+
+
+def suggestion_text(record: dict, quote: Quote = md_escape) -> str:
+    """Which ratio to publish, in words (the same rule as ``suggested``); names pass through ``quote`` (Markdown
+    escaping by default; the HTML page passes ``str`` and lets its template escape)."""
     best, p = suggested(record), record["primary"]
     if best is None:
         return "No ratio has a defined domain delta without a significant loss on a general set."
-    said = f"{md_escape(p['dataset'])} {md_escape(p['metric'])} {cell(main_entry(best, p['dataset'], p['metric']))}"
+    said = f"{quote(p['dataset'])} {quote(p['metric'])} {cell(main_entry(best, p['dataset'], p['metric']))}"
     if best["ratio"] == 0 or main_entry(best, p["dataset"], p["metric"])["delta"] <= 0:
-        return (f"No merged model gains on {md_escape(p['dataset'])} without a significant loss on a general set "
+        return (f"No merged model gains on {quote(p['dataset'])} without a significant loss on a general set "
                 f"(best: r = {best['ratio']:g}, {said}).")
     if best["ratio"] == 1:
         return (f"The tuned model itself (r = 1) gains most without a significant loss on any general set ({said}): "
                 "publish it as it is.")
     return (f"Largest domain gain without a significant loss on any general set: r = {best['ratio']:g} ({said}). "
-            f"Save that interpolation with evaluate.merge.merged_folder (push does not publish interpolations yet).")
+            f"Publish that interpolation with {push_command(record, best['ratio'], quote)} (the gate and the card "
+            "then use the merged model's numbers).")
 
 
 def merge_markdown(record: dict) -> str:
@@ -83,10 +107,7 @@ def merge_markdown(record: dict) -> str:
     per_ratio = [line for row in record["ratios"] for line in (
         f"### r = {row['ratio']:g}", "", markdown_table(row["datasets"], names=("base", f"r={row['ratio']:g}")), "")]
     return "\n".join([
-        f"# Merge frontier of {md_escape(wording.run_name(record['run_dir']))}", "",
-        "Each row interpolates the weights, (1 - r) × base + r × tuned, and compares the merged model with the base "
-        "on the same units: its value, then (delta [95% CI]); * marks a significant delta. r = 0 is the base, "
-        "r = 1 the tuned model. General sets are those with their own source (the forgetting check).", "",
+        f"# Merge frontier of {md_escape(wording.run_name(record['run_dir']))}", "", FRONTIER_LEGEND, "",
         *frontier_table(record), "", suggestion_text(record), "",
         "## Every metric at each ratio", "", *per_ratio, wording.table_legend(tasks), "",
     ])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from configs.runs import atomic_write_text
 from evaluate import run_summary, wording
-from evaluate.html_report import html_report
+from evaluate.html_report import html_report, same_tuned_model
 from evaluate.set_summary import about_from_details, about_lines
 from evaluate.wording import STATISTICS_LEGEND as STATISTICS_LEGEND  # re-exported: the card and compare print it
 from evaluate.wording import num, p_text, uninformative
@@ -201,4 +201,31 @@ def write_report(report: dict, details: dict, out_dir: Path, units: dict | None 
     if units is not None:
         write_json(out_dir / "units.json", units)
     atomic_write_text(out_dir / "report.md", report_markdown(report, run))
-    atomic_write_text(out_dir / "report.html", html_report(report, details, run))
+    merge = read_json(out_dir / "merge.json")  # the frontier, if merged before; a stale one is left out
+    atomic_write_text(out_dir / "report.html", html_report(report, details, run, merge))
+
+
+def read_json(path: Path) -> dict | None:
+    """A record an earlier command wrote (report.json, details.json, run.json, merge.json), or None if absent."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def refresh_html(run_dir: Path, merge: dict) -> str | None:
+    """Render ``run_dir/eval/report.html`` again from report.json, details.json and run.json, now with the merge
+    frontier ``merge``, if that report evaluated the tuned model the frontier interpolated.
+
+    Returns:
+        None once written; otherwise why report.html was left as it was (no report yet, or another final/'s).
+    """
+    out_dir = Path(run_dir) / "eval"
+    report = read_json(out_dir / "report.json")
+    again = f"'python -m evaluate {run_dir}' writes it with the frontier"
+    if report is None:
+        return f"{out_dir / 'report.json'} does not exist yet; {again}"
+    if not same_tuned_model(merge, report):
+        return (f"{out_dir / 'report.json'} evaluated other models than the merge interpolated (tuned fingerprint "
+                f"{str(report.get('tuned_fingerprint'))[:12]}, the merge's {str(merge.get('tuned_fingerprint'))[:12]}"
+                f"); {again}")
+    details, run = read_json(out_dir / "details.json") or {}, read_json(Path(run_dir) / "run.json")
+    atomic_write_text(out_dir / "report.html", html_report(report, details, run, merge))
+    return None

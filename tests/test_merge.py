@@ -192,8 +192,9 @@ def _record(points: list[tuple[float, float, float, bool]]) -> dict:
 
 @pytest.mark.parametrize(("points", "said"), [
     ([(0, 0, 0, False), (0.5, 0.03, -0.01, False), (1, 0.05, -0.04, True)],
-     "r = 0.5 (domain ndcg@10 0.5300 (+0.0300 [+0.0200, +0.0400]) *). Save that interpolation with "
-     "evaluate.merge.merged_folder (push does not publish interpolations yet)."),
+     "r = 0.5 (domain ndcg@10 0.5300 (+0.0300 [+0.0200, +0.0400]) *). Publish that interpolation with "
+     "python -m train.push /runs/x push.merge_ratio=0.5 push.local_dir=FOLDER (the gate and the card then use the "
+     "merged model's numbers)."),
     ([(0, 0, 0, False), (0.5, 0.03, -0.01, False), (1, 0.05, -0.01, False)],
      "The tuned model itself (r = 1) gains most without a significant loss on any general set"),
     ([(0, 0, 0, False), (0.5, -0.01, -0.03, True), (1, 0.05, -0.04, True)],
