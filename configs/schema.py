@@ -402,6 +402,12 @@ class PushConfig(Strict):
     merge_adapter: bool = Field(
         False, description="A LoRA run: publish the base with the adapter merged in, instead of the adapter alone."
     )
+    merge_ratio: float | None = Field(
+        None, gt=0, lt=1,
+        description="Publish the base/tuned interpolation (1 - r) * base + r * tuned at this ratio, as evaluated by "
+        "'python -m evaluate merge' (its row in eval/merge.json); the gate and the card use the merged model's "
+        "numbers. Empty: the tuned model itself.",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------- run

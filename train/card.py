@@ -26,6 +26,7 @@ from evaluate.report import STATISTICS_LEGEND, markdown_table, md_escape, num, v
 from train.card_usage import usage_lines
 from train.gate import change, forgetting_sets
 from train.library_card import library_body, library_intro, library_metadata
+from train.publish_merge import merge_card_lines
 
 
 def model_ref(config: RunConfig) -> str:
@@ -78,6 +79,8 @@ def _provenance(run: dict, fingerprint: str | None) -> list[str]:
         lines.append(f"- Base model fingerprint (weights, tokenizer, pooling, configs): `{run['base_fingerprint']}`")
     if fingerprint:
         lines.append(f"- This model's fingerprint: `{fingerprint}`")
+    if fingerprint and run.get("final_fingerprint") and run["final_fingerprint"] != fingerprint:
+        lines.append(f"- Fingerprint of the run's final/ before merging: `{run['final_fingerprint']}`")
     if run.get("run_id"):
         lines.append(f"- embtune run: {md_escape(run['run_id'])}"
                      + (f", config hash `{md_escape(run['config_hash'])}`" if run.get("config_hash") else ""))
@@ -98,8 +101,8 @@ def _training(config: RunConfig, run: dict) -> list[str]:
 
 
 def _recipe(config: RunConfig, run: dict) -> list[str]:
-    """What went beyond the plain loop: mined negatives, prompts, the checkpoint chosen on dev."""
-    lines = []
+    """What went beyond the plain loop: custom code, an adapter, mined negatives, prompts, the dev checkpoint."""
+    lines = [*_model_lines(config, run)]
     if config.data.hard_negatives:
         lines.append("- Hard negatives mined from the training corpus: "
                      + md_escape(config.data.hard_negatives.model_dump(exclude_none=True)))
@@ -109,6 +112,24 @@ def _recipe(config: RunConfig, run: dict) -> list[str]:
     if best:
         lines.append(f"- Best dev checkpoint: step {best['step']} of {run['train']['steps']}, "
                      f"{md_escape(best['metric'])} = {num(best['dev_score'])}")
+    return lines
+
+
+def _model_lines(config: RunConfig, run: dict) -> list[str]:
+    """Custom model code, the LoRA adapter and how it was published, and the trainable share of the parameters."""
+    lines = []
+    if run.get("trust_remote_code"):
+        lines.append("- Custom model code: the base model runs its repository's own code (`trust_remote_code=True`)")
+    adapter = run.get("adapter")
+    if adapter:
+        shown = md_escape(", ".join(f"{k}={v}" for k, v in adapter.items() if k != "kind"))
+        form = ("merged into the base weights" if config.push.merge_adapter or config.push.merge_ratio is not None
+                else "published as the adapter alone; it loads onto its base with peft")
+        lines.append(f"- LoRA adapter (peft): {shown}; {form}")
+    counts = run.get("parameters")
+    if counts and counts.get("total"):
+        share = 100 * counts["trainable"] / counts["total"]
+        lines.append(f"- Trainable parameters: {counts['trainable']:,} of {counts['total']:,} ({share:.2g}%)")
     return lines
 
 
@@ -166,6 +187,11 @@ def _leakage(report: dict | None, examples: bool) -> list[str]:
     return lines or ["No evaluated set shares a text with the training split."]
 
 
+def _adapter_alone(config: RunConfig, run: dict) -> bool:
+    """Whether the published folder is a LoRA adapter (not merged into its base by either merge key)."""
+    return bool(run.get("adapter")) and not config.push.merge_adapter and config.push.merge_ratio is None
+
+
 def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: str | None = None, *,
                findings: list[str] | tuple[str, ...] = (), library: tuple[dict, str] = ({}, "")) -> str:
     """README.md for the published folder. Never includes secrets: it is built from the config and reports only.
@@ -185,7 +211,9 @@ def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: s
         "## Baseline vs tuned (held-out data)", "", *_comparison(report), "",
         "### Forgetting check", "", *_forgetting(config, report), "",
         "### Leakage check", "", *_leakage(report, examples), "",
-        "## Usage", "", *usage_lines(ref, report), "",
+        *merge_card_lines(report),
+        "## Usage", "", *usage_lines(ref, report, remote_code=bool(run.get("trust_remote_code")),
+                                     adapter=_adapter_alone(config, run)), "",
         "## Provenance", "", *_provenance(run, fingerprint), "",
         "## Training recipe", "", *_training(config, run), "",
         "### Data fingerprints (sha256)", "", *_fingerprints(run, report), "",

@@ -43,11 +43,15 @@ def methods(report: dict | None) -> dict[str, dict | None]:
     return ordered or {"encode": None}
 
 
-def usage_lines(model_ref: str, report: dict | None) -> list[str]:
-    """The Markdown of the usage section: install, load by ``model_ref``, encode with the right prompts, compare."""
+def usage_lines(model_ref: str, report: dict | None, *, remote_code: bool = False, adapter: bool = False) -> list[str]:
+    """The Markdown of the usage section: install, load by ``model_ref``, encode with the right prompts, compare.
+
+    ``remote_code``: the model runs its repository's own code (``trust_remote_code=True`` to load it). ``adapter``:
+    the folder is a LoRA adapter (loading it needs ``peft``)."""
     chosen = methods(report)
+    trust = ", trust_remote_code=True" if remote_code else ""
     lines = ["```python", "from sentence_transformers import SentenceTransformer", "",
-             f"model = SentenceTransformer({py_literal(model_ref)})"]
+             f"model = SentenceTransformer({py_literal(model_ref)}{trust})"]
     for method, prompt in chosen.items():
         variable, _, texts = EXAMPLES[method]
         lines += [f"{variable} = [{', '.join(py_literal(t) for t in texts)}]", encode_call(method, prompt)]
@@ -55,4 +59,6 @@ def usage_lines(model_ref: str, report: dict | None) -> list[str]:
         lines.append("print(model.similarity(query_embeddings, document_embeddings))")
     if "encode" in chosen:
         lines.append("print(model.similarity(embeddings, embeddings))")
-    return ["Install `pip install -U sentence-transformers`, then:", "", *lines, "```"]
+    packages = "sentence-transformers peft" if adapter else "sentence-transformers"
+    notes = ["", "`trust_remote_code=True` runs the code in the base model's repository: read it before you load."]
+    return [f"Install `pip install -U {packages}`, then:", "", *lines, "```", *(notes if remote_code else [])]

@@ -13,6 +13,9 @@ Nothing is published that cannot be trusted: ``final/`` must hold weights and be
 ``push.allow_regression=true`` overrides it and the card says so). A local folder holding files the user added is
 never replaced; no training text is published unless ``push.card_examples=true`` (``train.privacy``).
 
+``push.merge_ratio`` publishes the base/tuned interpolation ``python -m evaluate merge`` measured at that ratio
+instead of the tuned model; the gate and the card then read its numbers (``train.publish_merge``).
+
 ``push.export`` adds ONNX / OpenVINO exports to the published folder, each checked against its PyTorch weights
 (``train.parity``: an fp32 export that does not reproduce them stops the publish), with their table in the card and
 ``eval_exports.json``. ``push.mlflow`` then logs the published folder in MLflow and registers it as a new model
@@ -35,6 +38,7 @@ from configs.errors import UserError
 from configs.load import RESOLVED_NAME
 from configs.runs import atomic_dir, load_run, normal_permissions, sha256_file
 from configs.schema import RunConfig
+from evaluate.merge import merged_folder
 from train.adapters import is_adapter_folder, merged_model_folder
 from train.card import model_card, model_ref
 from train.export import check_exportable
@@ -45,6 +49,7 @@ from train.library_card import read_card
 from train.model import model_fingerprint, weight_files
 from train.parity import export_all
 from train.privacy import check_no_training_text, public_reports
+from train.publish_merge import merge_reports, merged_report
 from train.registry import check_mlflow, register, shown_uri, tracking_uri
 
 log = logging.getLogger("train.push")
@@ -102,6 +107,8 @@ def checked_run(config: RunConfig) -> Checked:
     run_dir = Path(config.run_dir)
     run_info, fingerprint = checked_final(run_dir)
     report = checked_report(run_dir, run_info, fingerprint)
+    if config.push.merge_ratio is not None:  # the interpolation is what gets published: its numbers decide
+        report = merged_report(config, report, run_info)
     return Checked(run_info, fingerprint, report, check_gate(config, report))
 
 
@@ -110,14 +117,17 @@ def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
     reports, resolved config and manifest of the checked run."""
     run_dir = Path(config.run_dir)
     copy_model(config, run_dir / "final", out)
+    published = model_fingerprint(out)  # final/'s own, unless the adapter or an interpolation was merged
     rows = export_all(out, config)  # writes eval_exports.json; a failed fp32 parity check stops the publish here
-    card = model_card(config, checked.run_info, checked.report, checked.fingerprint, findings=checked.findings,
+    card = model_card(config, checked.run_info, checked.report, published, findings=checked.findings,
                       library=read_card(run_dir / "final"))
     card += exports_markdown(rows, out, model_ref(config), is_repo=bool(config.push.repo_id))
     texts = {"README.md": card}
-    if checked.report is not None:
-        reports = public_reports(run_dir / "eval", checked.report, config.push.card_examples)
+    if checked.report is not None:  # a merged publish's reports are rebuilt from its own numbers
+        merged = config.push.merge_ratio is not None
+        reports = public_reports(run_dir / "eval", checked.report, config.push.card_examples and not merged)
         texts.update({f"eval_{name}": text for name, text in reports.items()})
+        texts.update(merge_reports(run_dir / "eval") if merged else {})
     if not config.push.card_examples:
         check_no_training_text(texts, run_dir / "data")
     for name, text in texts.items():
@@ -127,13 +137,18 @@ def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
 
 
 def copy_model(config: RunConfig, final: Path, out: Path) -> None:
-    """``final/`` into ``out``: as trained, or for a LoRA run with ``push.merge_adapter`` the base with the adapter
-    merged in (a plain folder that loads without peft). A full model with ``merge_adapter`` is an error."""
-    if not config.push.merge_adapter:
+    """``final/`` into ``out``: as trained; with ``push.merge_ratio`` the base/tuned interpolation at that ratio;
+    for a LoRA run with ``push.merge_adapter`` the base with the adapter merged in. The last two are plain folders
+    that load without peft. A full model with ``merge_adapter`` is an error."""
+    push = config.push
+    if push.merge_ratio is None and not push.merge_adapter:
         shutil.copytree(final, out, dirs_exist_ok=True)
         return
     with tempfile.TemporaryDirectory(prefix=".merge-", dir=out.parent) as tmp:
-        merged = merged_model_folder(final, Path(tmp) / "merged", config.model)
+        if push.merge_ratio is not None:
+            merged = merged_folder(config, push.merge_ratio, Path(tmp) / "merged")
+        else:
+            merged = merged_model_folder(final, Path(tmp) / "merged", config.model)
         shutil.copytree(merged, out, dirs_exist_ok=True)
 
 
@@ -228,7 +243,10 @@ def hub_retry_command(config: RunConfig) -> str:
     push = config.push
     args = [config.run_dir, "push.local_dir=null", f"push.repo_id={push.repo_id}",
             f"push.private={str(push.private).lower()}"]
-    args += [f"push.{key}=true" for key in ("create_pr", "allow_regression", "card_examples") if getattr(push, key)]
+    flags = ("create_pr", "allow_regression", "card_examples", "merge_adapter")
+    args += [f"push.{key}=true" for key in flags if getattr(push, key)]
+    if push.merge_ratio is not None:
+        args.append(f"push.merge_ratio={push.merge_ratio:g}")
     if push.revision:
         args.append(f"push.revision={push.revision}")
     if push.export:
@@ -257,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"push.merge_adapter=true, but {config.run_dir}/final holds a full model, not a LoRA adapter; "
                         "drop push.merge_adapter.")
     if push.export:
-        check_exportable(Path(config.run_dir) / "final", push.export, merged=push.merge_adapter)
+        merged = push.merge_adapter or push.merge_ratio is not None
+        check_exportable(Path(config.run_dir) / "final", push.export, merged=merged)
     if push.repo_id:
         precheck(push)
     # 3. The local folder, assembled once (exports and their parity check included) and written atomically; then the

@@ -104,6 +104,8 @@ def run_params(config: RunConfig, report: dict | None) -> dict[str, str]:
     for key in ("base_model", "model_revision", "base_fingerprint", "tuned_fingerprint", "run_id"):
         if report and report.get(key):
             params[key] = str(report[key])
+    if report and report.get("merge"):  # push.merge_ratio: the interpolation that was published
+        params.update({f"merge_{key}": str(value) for key, value in report["merge"].items()})
     return params
 
 
