@@ -2,7 +2,8 @@
 
 ``train.model.model_fingerprint`` identifies a model *folder* (every weight file, module and tokenizer config). What
 the evaluation encodes also depends on how the loaded model is set up and called: its ``max_seq_length`` (a config
-override), pooling and normalisation, its similarity, the prompts each role gets, the precision and the backend. The
+override), pooling and normalisation, its similarity, the prompts each role gets, the precision, the backend and
+the dtype its weights were loaded in. The
 embedding cache keys, and the report records, this fingerprint; run.json keeps the folder's (``final_fingerprint``).
 """
 
@@ -37,7 +38,15 @@ def encoder_settings(model, prompts: dict[str, Prompt], precision: str, backend:
             "normalize": any(isinstance(m, Normalize) for m in _modules(model)),
             "similarity": model_similarity(model),
             "prompts": {role: [p.mode, p.text] for role, p in sorted(prompts.items())},
-            "precision": precision, "backend": backend}
+            "precision": precision, "backend": backend, **_weights_dtype(model)}
+
+
+def _weights_dtype(model) -> dict:
+    """The dtype the weights were loaded in (``model.kwargs`` torch_dtype), when it is not float32: bf16 weights
+    encode differently from fp32 ones under the same ``precision``. Left out for float32 (and for exports, which
+    run their own file), so the fingerprints of fp32 models stay what they were."""
+    dtype = str(getattr(model, "dtype", None) or "").removeprefix("torch.")
+    return {"weights_dtype": dtype} if dtype not in ("", "float32") else {}
 
 
 def encoder_fingerprint(folder_fingerprint: str, model, prompts: dict[str, Prompt], precision: str,

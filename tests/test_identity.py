@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from evaluate.cache import cached_embed
 from evaluate.identity import encoder_fingerprint
@@ -39,6 +40,7 @@ CHANGES = {  # ingredient -> how to change it (on the model, or in the settings 
     "prompts": lambda model, s: s.update(prompts=resolve_prompts(model, TEXTS, {"anchor": "query: "})),
     "precision": lambda model, s: s.update(precision="bf16"),
     "backend": lambda model, s: s.update(backend="onnx"),
+    "weights dtype": lambda model, s: model.to(torch.bfloat16),  # model.kwargs {torch_dtype: bfloat16}
 }
 
 
