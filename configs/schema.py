@@ -308,6 +308,11 @@ class EvalDatasetConfig(Strict):
     ignore_identical_ids: bool = Field(
         False, description="Retrieval: drop a document whose id equals the query id (BEIR/MTEB, ArguAna-like sets)."
     )
+    general: bool | None = Field(
+        None, description="A general (forgetting) set: the push gate refuses a significant loss on it and the merge "
+        "frontier weighs the domain gain against it. Empty: a set with its own source is general, a split is not; "
+        "set false for a domain set from its own file."
+    )
 
 
 class ChunkingConfig(Strict):

@@ -37,7 +37,7 @@ from evaluate.merge_report import frontier_svg, merge_markdown, standalone_svg, 
 from evaluate.pairing import pair_up, primary
 from evaluate.report import refresh_html, write_json
 from evaluate.sets import EvalSet, resolve_sets
-from train.gate import forgetting_sets
+from train.gate import forgetting_sets, general_names
 from train.model import load_model, model_fingerprint
 from train.run_record import check_run_consistent
 
@@ -60,9 +60,10 @@ def check_ratios(ratios: tuple[float, ...]) -> list[float]:
 
 def check_general_sets(config: RunConfig) -> None:
     """The frontier weighs the domain gain against a general (forgetting) set: one must be configured."""
-    if not any(item.source is not None for item in config.evaluate.datasets):
+    if not general_names(config):
         raise UserError("python -m evaluate merge weighs the domain gain against what the model forgets, but no "
-                        "general set is configured: add one with its own source under evaluate.datasets, e.g. "
+                        "general set is configured: add one with its own source under evaluate.datasets (or mark a "
+                        "set general: true), e.g. "
                         f"{GENERAL_SET_EXAMPLE}")
 
 

@@ -146,6 +146,18 @@ def test_forgetting_sets_are_those_with_their_own_source(tmp_path, tiny_model_di
     assert forgetting_sets(config, report) == ["stsb", "extra"]
 
 
+def test_a_set_marked_general_or_not_overrides_where_it_comes_from(tmp_path, tiny_model_dir):
+    config = config_with(tmp_path, tiny_model_dir, [
+        {"name": "main", "task": "sts"}, {"name": "dev-as-general", "task": "sts", "split": "dev", "general": True},
+        {"name": "domain-file", "task": "sts", "source": {"path": "mine.csv"}, "general": False},
+        {"name": "stsb", "task": "sts", "source": {"path": "stsb.csv"}}])
+    report = report_of("/runs/r", main="/runs/r/data/test.jsonl", **{"dev-as-general": "/runs/r/data/dev.jsonl",
+                       "domain-file": "/data/mine.csv"}, stsb="/data/stsb.csv")
+    assert forgetting_sets(config, report) == ["dev-as-general", "stsb"]
+    report["datasets"]["domain-file"]["metrics"] = {"spearman_cosine": {**GAIN, "delta": -0.2, "significant": True}}
+    assert gate_findings(config, report) == []  # a loss on a domain set is not forgetting (the primary decides)
+
+
 def test_the_gate_refuses_or_reports_and_allow_regression_lets_through(tmp_path, tiny_model_dir):
     config = config_with(tmp_path, tiny_model_dir, [{"name": "main", "task": "sts"}])
     report = report_of(str(tmp_path), main=str(tmp_path / "data" / "test.jsonl"))

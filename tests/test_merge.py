@@ -89,6 +89,12 @@ def test_a_merge_without_a_general_set_is_refused(tmp_path, tiny_model_dir):
     with pytest.raises(UserError, match="no general set is configured: add one with its own source under "
                                         "evaluate.datasets"):
         check_general_sets(validate(raw))
+    raw["evaluate"]["datasets"] = [{"name": "test", "task": "retrieval"},
+                                   {"name": "mine", "task": "sts", "source": {"path": "x.csv"}, "general": False}]
+    with pytest.raises(UserError, match="no general set is configured"):
+        check_general_sets(validate(raw))
+    raw["evaluate"]["datasets"][0]["general"] = True
+    check_general_sets(validate(raw))
 
 
 def test_merged_fingerprints_differ_by_ratio_and_models():

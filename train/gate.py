@@ -6,7 +6,8 @@ Push refuses, showing the numbers, when
 - the primary metric's delta is not significantly positive (``report.json`` ``primary``: ``significant`` and
   ``delta > 0``, i.e. p < 0.05 and a 95% interval above 0);
 - a forgetting set lost significantly on its main metric. A forgetting set is an evaluated dataset that comes from
-  its own ``source`` (a general set under ``evaluate.datasets``, e.g. STSb), not from the run's own splits.
+  its own ``source`` (a general set under ``evaluate.datasets``, e.g. STSb), not from the run's own splits;
+  ``general: true|false`` on a set says so explicitly (a domain set from its own file is ``general: false``).
 
 ``push.allow_regression=true`` publishes anyway; the findings then head the model card.
 """
@@ -41,13 +42,17 @@ def primary_finding(primary: dict) -> str | None:
     return f"{where} did not improve significantly: {change(primary)}"
 
 
-def forgetting_sets(config: RunConfig, report: dict) -> list[str]:
-    """Evaluated datasets with their own source (general sets), other than the primary one.
+def general_names(config: RunConfig) -> set[str]:
+    """The configured general sets: ``general: true``, or by default every set with its own ``source``."""
+    return {d.name for d in config.evaluate.datasets if (d.source is not None if d.general is None else d.general)}
 
-    The config says which sets have their own source; a set evaluated with an override the config does not name
-    counts as one when its recorded ``source`` lies outside the run's prepared splits (``RUN_DIR/data``)."""
-    own = {d.name for d in config.evaluate.datasets if d.source is not None}
-    splits = {d.name for d in config.evaluate.datasets if d.source is None} or {"test"}
+
+def forgetting_sets(config: RunConfig, report: dict) -> list[str]:
+    """Evaluated general sets (other than the primary one): those ``general_names`` configures, and a set evaluated
+    with an override the config does not name when its recorded ``source`` lies outside the run's prepared splits
+    (``RUN_DIR/data``)."""
+    own = general_names(config)
+    splits = {d.name for d in config.evaluate.datasets if d.name not in own} or {"test"}
     data_dir = Path(report.get("run_dir") or config.run_dir) / "data"
     names = []
     for name, info in report["datasets"].items():
