@@ -132,16 +132,18 @@ class Verdict:
 
 
 def verdict(primary: dict, quote: Quote = str) -> Verdict:
-    """The primary comparison in one sentence a reviewer can quote."""
+    """The primary comparison in one sentence a reviewer can quote; ``primary['model']`` names the compared model
+    when it is not the tuned one (a published interpolation: 'merged model (r = 0.5)')."""
     where = f"on {quote(primary['dataset'])} {quote(primary['metric'])}: {change_text(primary)}"
+    model = quote(primary.get("model") or "tuned model")
     if primary.get("undefined"):
         return Verdict("undefined", "No verdict", f"{where}; {quote(primary['undefined'])}.")
     better = primary["improved"]
     if "significant" not in primary:
-        headline = f"The tuned model is {'better' if better else 'NOT better'} than the baseline"
+        headline = f"The {model} is {'better' if better else 'NOT better'} than the baseline"
         return Verdict("better" if better else "worse", headline, f"{where}; no significance test was run.")
     if primary["significant"]:
-        headline = f"The tuned model is {'better' if better else 'WORSE'} than the baseline"
+        headline = f"The {model} is {'better' if better else 'WORSE'} than the baseline"
         return Verdict("better" if better else "worse", headline, f"{where}, a significant difference.")
     return Verdict("same", "No significant difference from the baseline", f"{where}; {not_significant_why(primary)}.")
 

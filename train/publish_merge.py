@@ -39,7 +39,8 @@ def merged_report(config: RunConfig, report: dict | None, run_info: dict) -> dic
     merge = {"ratio": ratio, "method": record["method"], "fingerprint": row["fingerprint"],
              "base_fingerprint": record["base_fingerprint"], "tuned_fingerprint": record["tuned_fingerprint"]}
     kept = {k: v for k, v in report.items() if k not in ("truncated", "tuned_fingerprint")}
-    return {**kept, "datasets": datasets, "primary": primary(config, datasets), "merge": merge, "encoding": {},
+    chosen = {**primary(config, datasets), "model": f"merged model (r = {ratio:g})"}
+    return {**kept, "datasets": datasets, "primary": chosen, "merge": merge, "encoding": {},
             "tuned_model": f"{report.get('tuned_model', 'final')} merged with its base at r={ratio:g}"}
 
 
