@@ -148,9 +148,11 @@ def test_the_card_says_how_the_model_was_made_and_how_to_load_it(tmp_path, tiny_
     assert "SentenceTransformer('PATH_TO_THIS_FOLDER', trust_remote_code=True)" in card
     assert "LoRA adapter (peft): r=8, alpha=16, dropout=0.1, target\\_modules=\\['query', 'value'\\]" in card
     assert "published as the adapter alone" in card and "pip install -U sentence-transformers peft" in card
-    assert "Trainable parameters: 73,728 of 22,786,944 (0.32%)" in card
+    assert "Trainable parameters: 73,728 of 22,786,944 (0.324%)" in card
     raw["push"] = {"merge_adapter": True}
     merged = model_card(validate(raw), run_info, None)
     assert "merged into the base weights" in merged and "pip install -U sentence-transformers`" in merged
     plain = model_card(validate(raw), {**run_info, "trust_remote_code": False, "adapter": None}, None)
     assert "trust_remote_code" not in plain and "LoRA" not in plain
+    full = model_card(validate(raw), {**run_info, "parameters": {"trainable": 22713216, "total": 22713216}}, None)
+    assert "Trainable parameters: 22,713,216 of 22,713,216 (100%)" in full

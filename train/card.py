@@ -129,7 +129,7 @@ def _model_lines(config: RunConfig, run: dict) -> list[str]:
     counts = run.get("parameters")
     if counts and counts.get("total"):
         share = 100 * counts["trainable"] / counts["total"]
-        lines.append(f"- Trainable parameters: {counts['trainable']:,} of {counts['total']:,} ({share:.2g}%)")
+        lines.append(f"- Trainable parameters: {counts['trainable']:,} of {counts['total']:,} ({share:.3g}%)")
     return lines
 
 
