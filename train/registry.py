@@ -13,7 +13,6 @@ failure leaves a FAILED run and no new version.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from configs.errors import UserError
 from configs.runs import training_settings
 from configs.schema import RunConfig
+from train.tracking import environment
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 REPORT_FIELDS = ("baseline", "tuned", "delta", "ci_low", "ci_high", "p_value")
@@ -46,16 +46,8 @@ def shown_uri(uri: str) -> str:
 @contextlib.contextmanager
 def _fail_fast() -> Iterator[None]:
     """MLflow retries an unreachable server for minutes by default; a pre-flight check should answer in seconds."""
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
-    try:
+    with environment({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def check_mlflow(config: RunConfig) -> None:

@@ -105,10 +105,17 @@ def tracking_environment(config: RunConfig, run_dir: Path, run_id: str | None = 
     """Set ``tracking_variables`` while the trainer is built and trains; restore the previous environment after.
     Yields the variables set."""
     variables = tracking_variables(config, run_dir, run_id)
+    with environment(variables):
+        yield variables
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set ``variables`` in ``os.environ`` for the block; restore each one (or its absence) after."""
     before = {key: os.environ.get(key) for key in variables}
     os.environ.update(variables)
     try:
-        yield variables
+        yield
     finally:
         for key, value in before.items():
             if value is None:
