@@ -32,7 +32,7 @@ def load_scifact(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str
 
 
 def ndcg10(run, qrels) -> float:
-    from evaluate.retrieval_metrics import evaluate_run
+    from evaluate.retrieval.metrics import evaluate_run
 
     return evaluate_run(run, qrels, k_values=(10,), missing_queries="zero")["mean"]["ndcg@10"]
 
@@ -48,7 +48,7 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
 
 
 def bm25_row(queries, corpus, qrels) -> dict:
-    from evaluate.keyword import build_index, search_index
+    from evaluate.retrieval.keyword import build_index, search_index
 
     start = clock()
     retriever = build_index(corpus)
@@ -58,8 +58,8 @@ def bm25_row(queries, corpus, qrels) -> dict:
 
 
 def dense_row(model, precision: str, queries, corpus, qrels, batch_size: int) -> dict:
-    from evaluate.embed import embed
-    from evaluate.retrieval_metrics import run_from_scores
+    from core.embed import embed
+    from evaluate.retrieval.metrics import run_from_scores
 
     start = clock()
     docs = embed(model, {"document": list(corpus.values())}, batch_size, precision=precision)
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from configs.schema import ModelConfig
-    from evaluate.embed import resolve_precision
-    from train.model import load_model
+    from core.embed import resolve_precision
+    from core.model import load_model
 
     # 1. The same texts for every system.
     queries, corpus, qrels = load_scifact(Path(args.data) / "scifact")

@@ -1,7 +1,7 @@
 """Peak memory and speed of ``cached_mnrl`` (GradCache) against plain ``mnrl``, in one run.
 
 Each configuration trains in a fresh subprocess, so its peak resident memory (``ru_maxrss``, the kernel's
-high-water mark of that process) is its own: the bundled all-MiniLM-L6-v2 (``train.model.load_model``), the
+high-water mark of that process) is its own: the bundled all-MiniLM-L6-v2 (``core.model.load_model``), the
 quickstart incident pairs (jargon -> anchor, plain -> positive, all 640 rows), the loss built by embtune's
 registry, a handful of optimiser steps through ``SentenceTransformerTrainer`` (no checkpoints, no evaluation).
 
@@ -50,8 +50,8 @@ def child(loss: dict, batch: int, steps: int) -> dict:
     from transformers import TrainerCallback
 
     from configs.schema import LossConfig, ModelConfig
+    from core.model import load_model
     from train.losses import LOSSES
-    from train.model import load_model
 
     model, _ = load_model(ModelConfig())
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]

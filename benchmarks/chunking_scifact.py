@@ -21,7 +21,7 @@ K_VALUES = (10, 100)
 def per_query(run, qrels, q_ids: list[str]):
     import numpy as np
 
-    from evaluate.retrieval_metrics import evaluate_run
+    from evaluate.retrieval.metrics import evaluate_run
 
     scores = evaluate_run(run, qrels, k_values=K_VALUES, missing_queries="zero")["per_query"]
     return {m: np.array([scores[q][m] for q in q_ids]) for m in ("ndcg@10", "recall@100")}
@@ -37,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     from bm25_cost import load_scifact
 
     from configs.schema import ModelConfig
-    from evaluate.chunking import maxp, resolve_max_tokens, search_depth, split_documents, token_limit
-    from evaluate.embed import embed
-    from evaluate.retrieval_metrics import run_from_scores
+    from core.embed import embed
+    from core.model import load_model
+    from core.windows import resolve_max_tokens, split_documents, token_limit
+    from evaluate.retrieval.chunking import maxp, search_depth
+    from evaluate.retrieval.metrics import run_from_scores
     from evaluate.significance import compare_means
-    from train.model import load_model
 
     # 1. Data, model and windows.
     queries, corpus, qrels = load_scifact(Path(args.data) / "scifact")

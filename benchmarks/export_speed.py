@@ -26,13 +26,13 @@ sys.path.insert(0, str(REPO))
 
 from configs.load import load_config  # noqa: E402
 from configs.schema import EvalDatasetConfig  # noqa: E402
+from core.export import EXPORTS  # noqa: E402
+from core.model import resolve_model  # noqa: E402
+from core.onnx_encoder import ExportEncoder  # noqa: E402
 from data.prepare import load_table  # noqa: E402
 from evaluate.sets import EvalSet  # noqa: E402
-from train.export import EXPORTS  # noqa: E402
-from train.export_card import exports_table  # noqa: E402
-from train.model import resolve_model  # noqa: E402
-from train.onnx_encoder import ExportEncoder  # noqa: E402
-from train.parity import export_all  # noqa: E402
+from train.push.export_card import exports_table  # noqa: E402
+from train.push.export_parity import export_all  # noqa: E402
 
 
 def installed_exports() -> list[str]:

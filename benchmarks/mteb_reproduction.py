@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from configs.schema import EvalDatasetConfig, ModelConfig, SourceConfig
+    from core.model import load_model
     from data.prepare import load_table
     from evaluate.measure import evaluate_model
     from evaluate.sets import EvalSet
-    from train.model import load_model
 
     data = Path(args.data)
     sources = {"stsb": (SourceConfig(path=str(data / "stsb" / "test.csv"), score_range=(0, 5)), "sts"),

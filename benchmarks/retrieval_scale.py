@@ -1,6 +1,6 @@
 """Retrieval scoring at scale: 1,000 queries against 1,000,000 synthetic document embeddings.
 
-Compares embtune's chunked running top-k (``evaluate.task_retrieval.search_vectors``, trec_eval tie order) with the
+Compares embtune's chunked running top-k (``evaluate.tasks.retrieval.search_vectors``, trec_eval tie order) with the
 plain library's ``sentence_transformers.util.semantic_search`` on the same vectors, in one run: wall time and peak
 resident memory of each (measured in a fresh subprocess so one's peak cannot hide the other's).
 
@@ -39,7 +39,7 @@ def run_one(which: str, docs: int, queries: int, dim: int) -> dict:
     start = time.perf_counter()
     if which == "embtune":
         sys.path.insert(0, str(REPO))
-        from evaluate.task_retrieval import CORPUS_CHUNK, search_vectors
+        from evaluate.tasks.retrieval import CORPUS_CHUNK, search_vectors
 
         ids = [str(i) for i in range(docs)]
         chunks = ((ids[s:s + CORPUS_CHUNK], corpus[s:s + CORPUS_CHUNK]) for s in range(0, docs, CORPUS_CHUNK))

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from configs.schema import ModelConfig
-    from train.model import resolve_model
+    from core.model import resolve_model
 
     model_dir = str(resolve_model(ModelConfig()).path)
     ours, plain = [], []

@@ -22,7 +22,7 @@ log = logging.getLogger("data")
 
 def describe(prepared: Prepared, config: RunConfig) -> dict:
     """Stats of every split, with token lengths measured by the base model's own tokenizer."""
-    from train.model import load_tokenizer
+    from core.model import load_tokenizer
 
     tokenizer, max_len = load_tokenizer(config.model)
     splits = {name: split_stats(t.rows, tokenizer, max_len) for name, t in prepared.splits().items()}

@@ -12,7 +12,7 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.readers import decode, line_rows_before
-from data.sources import GRADE_COLUMN, Table
+from data.table import GRADE_COLUMN, Table
 
 log = logging.getLogger(__name__)
 

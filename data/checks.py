@@ -8,7 +8,7 @@ from collections import Counter
 
 from configs.errors import UserError
 from configs.schema import SourceConfig
-from data.sources import Table, negative_columns
+from data.table import Table, negative_columns
 
 TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "text")
 

@@ -9,7 +9,7 @@ import numpy as np
 from datasets import Dataset
 
 from configs.schema import HardNegativesConfig
-from data.sources import Table
+from data.table import Table
 
 EXAMPLES = 5
 CHUNK = 1024  # queries scored at a time: bounds the (queries, corpus) similarity matrix

@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import HardNegativesConfig, RunConfig
-from data.sources import Table
+from data.table import Table
 
 log = logging.getLogger(__name__)
 KEY = "data.hard_negatives"
@@ -96,7 +96,7 @@ def check_settings(settings: HardNegativesConfig, train: Table) -> None:
 
 def load_miner(config: RunConfig):
     """(model, {"name", "fingerprint"}): the base model unless ``hard_negatives.model`` names a local folder."""
-    from train.model import load_model, model_fingerprint
+    from core.model import load_model, model_fingerprint
 
     folder = config.data.hard_negatives.model
     if folder is None:

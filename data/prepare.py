@@ -15,8 +15,9 @@ from configs.runs import atomic_dir
 from configs.schema import RunConfig, SourceConfig
 from data.checks import check_table
 from data.mining_report import meta_record
-from data.sources import Table, read_source
+from data.sources import read_source
 from data.splits import grouped_split, held_out_queries, shared_texts
+from data.table import Table
 
 SPLITS = ("train", "dev", "test")
 EXTRA_NAME = "qrels_extra.json"  # beside corpus.jsonl: judgements that are not rows (data.prepare.extra_judgements)

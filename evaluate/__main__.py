@@ -19,23 +19,23 @@ from configs.cli import parse, run
 from configs.errors import UserError
 from configs.runs import load_run
 from configs.schema import RunConfig
+from core.embed import resolve_precision
+from core.export import load_backend
+from core.model import load_model, model_fingerprint
+from core.run_record import check_run_consistent
 from data.prepare import load_prepared
 from evaluate.compare import compare_main
 from evaluate.details import build_details
-from evaluate.embed import resolve_precision
+from evaluate.dev_runs import reference_entries
 from evaluate.evaluators import EVALUATORS
+from evaluate.interpolate import main as merge_main
 from evaluate.leakage import leakage, leakage_lines
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
-from evaluate.merge import main as merge_main
 from evaluate.pairing import pair_up, primary
-from evaluate.references import reference_entries
-from evaluate.report import report_markdown, write_report
-from evaluate.set_summary import about_sets
+from evaluate.report.set_summary import about_sets
+from evaluate.report.writers import report_markdown, write_report
 from evaluate.sets import EvalSet, resolve_sets
 from evaluate.units import FULL, units_record
-from train.export import load_backend
-from train.model import load_model, model_fingerprint
-from train.run_record import check_run_consistent
 
 log = logging.getLogger("evaluate")
 

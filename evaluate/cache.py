@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate.embed import Embeddings, Key, TextsByRole, by_role, embed, model_similarity, unique_keys
+from core.embed import Embeddings, Key, TextsByRole, by_role, embed, model_similarity, unique_keys
+from core.prompts import Prompt, resolve_prompts
 from evaluate.identity import BACKEND, encoder_fingerprint
-from evaluate.prompts import Prompt, resolve_prompts
 
 
 def keys_hash(keys: list[Key]) -> str:
@@ -36,7 +36,7 @@ def cached_embed(model, texts: TextsByRole | Sequence[str], batch_size: int, fol
     encoder fingerprint (empty without ``folder_fingerprint``, and then nothing is cached: no safe key).
 
     Args:
-        folder_fingerprint: ``train.model.model_fingerprint`` of the folder ``model`` was loaded from.
+        folder_fingerprint: ``core.model.model_fingerprint`` of the folder ``model`` was loaded from.
         cache_dir: the cache folder; None disables the cache.
     """
     texts = by_role(texts)

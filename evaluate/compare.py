@@ -18,8 +18,9 @@ import numpy as np
 from configs.errors import UserError
 from evaluate.evaluators import EVALUATORS
 from evaluate.pairing import task_entries
-from evaluate.report import STATISTICS_LEGEND, markdown_table, md_escape, num
-from evaluate.task_spec import TaskResult
+from evaluate.report.markdown import markdown_table, md_escape
+from evaluate.report.writers import STATISTICS_LEGEND, num
+from evaluate.tasks.spec import TaskResult
 from evaluate.units import FULL, load_units, result_from_units
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
-from evaluate.embed import Embeddings
+from core.embed import Embeddings
 from evaluate.evaluators import EVALUATORS
 
 MAX_POINTS = 600

@@ -1,4 +1,4 @@
-"""The evaluator registry: name -> its ``TaskSpec`` (see ``evaluate.task_spec``), one module per task.
+"""The evaluator registry: name -> its ``TaskSpec`` (see ``evaluate.tasks.spec``), one module per task.
 
 The same spec serves the dev evaluator during training (``TaskEvaluator``, a sentence-transformers evaluator) and
 the baseline-vs-tuned evaluation, so the number a user watches while training is computed the way the final report
@@ -12,15 +12,15 @@ from collections.abc import Iterable
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from configs.errors import UserError
-from data.sources import KINDS, Table
-from evaluate.embed import embed
-from evaluate.prompts import resolve_prompts
-from evaluate.task_classification import CLASSIFICATION
-from evaluate.task_clustering import CLUSTERING
-from evaluate.task_pair_classification import PAIR_CLASSIFICATION
-from evaluate.task_retrieval import RETRIEVAL
-from evaluate.task_spec import TaskSpec, call_with_options
-from evaluate.task_sts import STS
+from core.embed import embed
+from core.prompts import resolve_prompts
+from data.table import KINDS, Table
+from evaluate.tasks.classification import CLASSIFICATION
+from evaluate.tasks.clustering import CLUSTERING
+from evaluate.tasks.pair_classification import PAIR_CLASSIFICATION
+from evaluate.tasks.retrieval import RETRIEVAL
+from evaluate.tasks.spec import TaskSpec, call_with_options
+from evaluate.tasks.sts import STS
 
 EVALUATORS: dict[str, TaskSpec] = {spec.name: spec for spec in (STS, RETRIEVAL, PAIR_CLASSIFICATION,
                                                                  CLASSIFICATION, CLUSTERING)}

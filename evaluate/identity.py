@@ -1,6 +1,6 @@
 """The one identity of what an encoder computes: ``encoder_fingerprint``.
 
-``train.model.model_fingerprint`` identifies a model *folder* (every weight file, module and tokenizer config). What
+``core.model.model_fingerprint`` identifies a model *folder* (every weight file, module and tokenizer config). What
 the evaluation encodes also depends on how the loaded model is set up and called: its ``max_seq_length`` (a config
 override), pooling and normalisation, its similarity, the prompts each role gets, the precision, the backend and
 the dtype its weights were loaded in. The
@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from evaluate.embed import model_similarity
-from evaluate.prompts import Prompt
+from core.embed import model_similarity
+from core.prompts import Prompt
 
 BACKEND = "torch"  # evaluate.backend: what runs the model (torch, or an ONNX / OpenVINO export)
 
@@ -54,9 +54,9 @@ def encoder_fingerprint(folder_fingerprint: str, model, prompts: dict[str, Promp
     """sha256 of the folder fingerprint and ``encoder_settings``: changing any of them is another encoder.
 
     Args:
-        folder_fingerprint: ``train.model.model_fingerprint`` of the folder the model was loaded from.
+        folder_fingerprint: ``core.model.model_fingerprint`` of the folder the model was loaded from.
         model: the loaded model (its max_seq_length, pooling, Normalize module and similarity are read).
-        prompts: role -> Prompt, as resolved for this evaluation (``evaluate.prompts.resolve_prompts``).
+        prompts: role -> Prompt, as resolved for this evaluation (``core.prompts.resolve_prompts``).
         precision: 'fp32' or 'bf16' (resolved, never 'auto').
         backend: what runs the model: 'torch', 'onnx' or 'openvino'.
     """

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from data.checks import text_columns
-from data.sources import Table
+from data.table import Table
 
 # For query → document data a shared document is normal (one corpus); a shared query is leakage.
 QUERY_SIDE = {"pairs": ("anchor",), "triplets": ("anchor",), "scored": ("sentence1", "sentence2"),

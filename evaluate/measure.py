@@ -6,13 +6,13 @@ import logging
 from pathlib import Path
 
 from configs.errors import UserError
+from core.embed import Embeddings
+from core.prompts import prompts_record, resolve_prompts
 from evaluate.cache import cached_embed
-from evaluate.embed import Embeddings
 from evaluate.evaluators import EVALUATORS
 from evaluate.identity import BACKEND, encoder_settings
-from evaluate.prompts import prompts_record, resolve_prompts
 from evaluate.sets import EvalSet, run_options
-from evaluate.task_spec import TaskResult, call_with_options
+from evaluate.tasks.spec import TaskResult, call_with_options
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def check_dims(dims: tuple[int, ...], model) -> None:
 
 
 def set_texts(sets: list[EvalSet], seed: int = 0) -> dict[str, list[str]]:
-    """role -> every text the tasks of ``sets`` look up in that role (see evaluate.prompts)."""
+    """role -> every text the tasks of ``sets`` look up in that role (see core.prompts)."""
     texts: dict[str, list[str]] = {}
     for s in sets:
         found = call_with_options(EVALUATORS[s.config.task].texts, s.table, options=run_options(s.config, seed))
@@ -52,7 +52,7 @@ def evaluate_model(model, sets: list[EvalSet], batch_size: int, fingerprint: str
     the report's pictures).
 
     Args:
-        fingerprint: ``train.model.model_fingerprint`` of the model's folder ('' for an in-memory model: no cache).
+        fingerprint: ``core.model.model_fingerprint`` of the model's folder ('' for an in-memory model: no cache).
         train_prompts: ``train.prompts``, the prompts the user trained with, which win over the model's own.
         seed: ``evaluate.seed``, for tasks whose run is random (classification folds, k-means).
     """

@@ -13,7 +13,7 @@ from evaluate.evaluators import EVALUATORS
 from evaluate.leakage import fingerprint
 from evaluate.sets import EvalSet
 from evaluate.significance import DeltaStats
-from evaluate.task_spec import TaskResult
+from evaluate.tasks.spec import TaskResult
 
 UNDEFINED_WHY = ("not a finite number, e.g. a correlation of a model that gives every pair the same score, or no "
                  "bootstrap resample in which the metric is defined")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from configs.errors import UserError, did_you_mean
 from configs.schema import EvalDatasetConfig, RunConfig
 from data.prepare import Prepared, load_table
-from data.sources import Table
+from data.table import Table
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, check_task
 
 
@@ -51,7 +51,7 @@ def check_primary(config: RunConfig, named_tasks: list[tuple[str, str]]) -> None
 
 
 def run_options(item: EvalDatasetConfig, seed: int) -> dict[str, object]:
-    """Every option a task may declare (see ``evaluate.task_spec.OPTIONS``), for one dataset of the evaluation."""
+    """Every option a task may declare (see ``evaluate.tasks.spec.OPTIONS``), for one dataset of the evaluation."""
     return {"full_corpus": True, "ignore_identical_ids": item.ignore_identical_ids, "seed": seed}
 
 

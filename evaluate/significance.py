@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import rankdata
 
-from evaluate.wording import not_significant_why, p_clause
+from evaluate.report.wording import not_significant_why, p_clause
 
 RowStatistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(predicted (..., n), gold broadcastable to it) -> (...): the statistic along the last axis (``spearman_rows``)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from configs.errors import UserError
-from evaluate.task_spec import TaskResult
+from evaluate.tasks.spec import TaskResult
 
 FORMAT = 1
 ARRAYS = ("cosines", "gold", "proba", "predicted")  # TaskResult fields kept when present

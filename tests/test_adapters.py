@@ -15,9 +15,10 @@ from configs.errors import UserError
 from configs.load import validate
 from configs.schema import AdapterConfig, ModelConfig
 from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
+from core.adapters import add_lora, is_adapter_folder, name_adapter_base, parameter_counts
+from core.model import load_model, model_fingerprint, weight_files
 from data.prepare import prepare
-from train.adapters import add_lora, is_adapter_folder, merged_model_folder, name_adapter_base, parameter_counts
-from train.model import load_model, model_fingerprint, weight_files
+from train.push.merged_adapter import merged_model_folder
 
 TEXTS = ["disk full on server", "my mail is not arriving", "printer paper jam"]
 
@@ -195,7 +196,7 @@ def test_gradient_checkpointing_trains_the_adapter(tiny_model_dir, tmp_path):
 def test_a_changed_base_makes_the_adapter_run_inconsistent(tiny_model_dir, tmp_path):
     import shutil
 
-    from train.run_record import check_run_consistent
+    from core.run_record import check_run_consistent
 
     base = shutil.copytree(tiny_model_dir, tmp_path / "base")
     run_dir = train_run(tmp_path, lora_raw(tmp_path, base, max_steps=1))
@@ -219,7 +220,7 @@ def test_the_adapter_initialisation_follows_the_seed(tiny_model_dir):
 
 def test_an_adapter_naming_the_bundled_models_hub_release_loads_offline_onto_the_bundled_copy(tmp_path):
     """A published quickstart adapter names sentence-transformers/all-MiniLM-L6-v2 at the pinned commit."""
-    from train.model import BUNDLED, adapter_base_name, check_model_config
+    from core.model import BUNDLED, adapter_base_name, check_model_config
 
     spec = BUNDLED["all-MiniLM-L6-v2"]
     config = ModelConfig(name="bundled:all-MiniLM-L6-v2")
@@ -239,8 +240,8 @@ def test_an_adapter_naming_the_bundled_models_hub_release_loads_offline_onto_the
 
 
 def test_adapter_targets_are_checked_on_the_architecture_before_any_weight_is_loaded(tiny_model_dir, monkeypatch):
-    from train import model as model_module
-    from train.model import check_model_config
+    from core import model as model_module
+    from core.model import check_model_config
 
     monkeypatch.setattr(model_module, "_load_folder", lambda *a, **k: pytest.fail("weights were loaded"))
     config = ModelConfig(name=str(tiny_model_dir), adapter=AdapterConfig(target_modules=("qkv",)))
@@ -254,7 +255,7 @@ def test_push_publishes_the_adapter_or_with_merge_adapter_the_merged_model(lora_
     from sentence_transformers import SentenceTransformer
 
     from configs.cli import run
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     for merge, folder in ((False, tmp_path / "adapter"), (True, tmp_path / "merged")):
         args = [str(lora_run), f"push.local_dir={folder}", "push.allow_regression=true", f"push.merge_adapter={merge}"]
@@ -267,7 +268,7 @@ def test_push_publishes_the_adapter_or_with_merge_adapter_the_merged_model(lora_
 def test_merge_adapter_on_a_full_model_is_refused(tmp_path, tiny_model_dir, capsys):
     from configs.cli import run
     from conftest import trained_incidents_run
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     run_dir = trained_incidents_run(tmp_path, tiny_model_dir, cache_dir=None)
     args = [str(run_dir), f"push.local_dir={tmp_path / 'pub'}", "push.allow_regression=true", "push.merge_adapter=true"]

@@ -14,9 +14,9 @@ import yaml
 from configs.cli import run
 from configs.load import validate
 from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
-from train.card import metadata, model_card
-from train.card_usage import usage_lines
-from train.library_card import library_body, library_metadata, read_card
+from train.push.card import metadata, model_card
+from train.push.card_usage import usage_lines
+from train.push.library_card import library_body, library_metadata, read_card
 
 PLANTED = "the quartz heron sings at dawn over harbour seven"  # in every training text, nowhere else
 
@@ -45,7 +45,7 @@ def planted_run(tmp_path_factory, tiny_model_dir) -> Path:
 
 
 def publish(run_dir: Path, target: Path, *overrides: str) -> str:
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     assert run(lambda: push_main([str(run_dir), f"push.local_dir={target}", *overrides])) == 0
     return (target / "README.md").read_text(encoding="utf-8")
@@ -91,7 +91,7 @@ def test_a_card_that_still_holds_training_text_is_refused(planted_run, tmp_path,
     text = json.loads((run_dir / "data" / "train.jsonl").read_text().splitlines()[1])["positive"]
     with open(run_dir / "final" / "README.md", "a", encoding="utf-8") as card:  # a section we do not know
         card.write(f"\n## Examples\n\n- {text}\n")
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     assert run(lambda: push_main([str(run_dir), f"push.local_dir={tmp_path / 'pub'}"])) == 2
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Long-document windows and MaxP (evaluate/chunking.py), on the tiny BERT's tokenizer and a word-piece one."""
+"""Long-document windows and MaxP (core/windows.py, evaluate/retrieval/chunking.py), on the tiny BERT's tokenizer
+and a word-piece one."""
 
 from __future__ import annotations
 
@@ -6,15 +7,8 @@ import pytest
 
 from configs.errors import UserError
 from conftest import WORDS, write_vocab
-from evaluate.chunking import (
-    Windows,
-    maxp,
-    resolve_max_tokens,
-    search_depth,
-    split_documents,
-    token_limit,
-    window_spans,
-)
+from core.windows import Windows, resolve_max_tokens, split_documents, token_limit, window_spans
+from evaluate.retrieval.chunking import maxp, search_depth
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from configs.cli import run
 from conftest import trained_incidents_run
-from train.model import model_fingerprint
+from core.model import model_fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.checks import check_classes_fill_batches
 from data.prepare import load_table
-from data.sources import Table
+from data.table import Table
 
 
 def load(path: Path, **fields) -> Table:

@@ -12,11 +12,12 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
-from data.sources import Table
+from data.table import Table
 from evaluate.evaluators import TaskEvaluator
 from evaluate.measure import evaluate_model
 from evaluate.pairing import pair_up, primary
-from evaluate.report import finite_json, markdown_table, md_escape, report_markdown, write_report
+from evaluate.report.markdown import markdown_table, md_escape
+from evaluate.report.writers import finite_json, report_markdown, write_report
 from evaluate.sets import EvalSet
 from evaluate.significance import _p_value, delta_stats
 
@@ -122,7 +123,7 @@ def test_user_text_in_report_md_stays_text(tmp_path):
     assert "<img" not in md and "<script" not in md
     page = rendered(md)
     assert "<img" not in page and "<script" not in page and "<a " not in page
-    from evaluate.html_report import html_report
+    from evaluate.report.html import html_report
 
     page = html_report(report, {})
     assert "<img" not in page and "<script>alert" not in page and "&lt;img src=x" in page

@@ -11,9 +11,9 @@ import pytest
 from datasets import Dataset
 
 from configs.schema import EvalDatasetConfig
-from data.sources import Table
+from core.prompts import resolve_prompts
+from data.table import Table
 from evaluate.measure import evaluate_model
-from evaluate.prompts import resolve_prompts
 from evaluate.sets import EvalSet
 
 QUERIES = ["disk full on server", "my mail is not arriving", "printer paper jam"]

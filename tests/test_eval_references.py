@@ -60,8 +60,9 @@ def test_chunking_scores_documents_by_their_best_window_and_the_report_says_how_
     run_dir = trained_incidents_run(tmp_path, tiny_model_dir, cache_dir=None, keyword=False)
     assert run(lambda: main([str(run_dir)])) == 0
     whole = json.loads((run_dir / "eval" / "report.json").read_text())["datasets"]["incidents"]
-    assert whole["about"]["long_documents"]["chunked"] is None
-    assert run(lambda: main([str(run_dir), "evaluate.chunking.max_tokens=4", "evaluate.chunking.overlap=1"])) == 0
+    assert whole["about"]["long_documents"]["chunked"] is None  # auto: no document is longer than the model reads
+    assert run(lambda: main([str(run_dir), "evaluate.chunking.mode=always", "evaluate.chunking.max_tokens=4",
+                             "evaluate.chunking.overlap=1"])) == 0
     chunked = json.loads((run_dir / "eval" / "report.json").read_text())["datasets"]["incidents"]
     note = chunked["about"]["long_documents"]["chunked"]
     assert note["documents"] > 0 and note["windows"] > note["documents"] and note["max_tokens"] == 4

@@ -12,14 +12,14 @@ from datasets import Dataset
 from scipy.stats import pearsonr, spearmanr
 
 from configs.schema import EvalDatasetConfig
-from data.sources import Table
+from data.table import Table
 from evaluate.evaluators import TaskEvaluator
 from evaluate.measure import evaluate_model
 from evaluate.pairing import pair_up, primary
-from evaluate.qrels import retrieval_sets
-from evaluate.report import report_markdown
+from evaluate.report.writers import report_markdown
+from evaluate.retrieval.qrels import retrieval_sets
 from evaluate.sets import EvalSet
-from evaluate.task_pair_classification import best_threshold_accuracy, best_threshold_f1
+from evaluate.tasks.pair_classification import best_threshold_accuracy, best_threshold_f1
 
 
 class _Card:
@@ -179,8 +179,8 @@ def test_report_carries_delta_ci_and_p_value_and_a_plain_verdict():
 
 
 def test_chunked_search_keeps_the_same_top_k_as_scoring_the_whole_corpus_at_once():
-    from evaluate.retrieval_metrics import run_from_scores
-    from evaluate.task_retrieval import search_vectors
+    from evaluate.retrieval.metrics import run_from_scores
+    from evaluate.tasks.retrieval import search_vectors
 
     rng = np.random.default_rng(5)
     q = rng.normal(size=(7, 4)).round(1)  # rounding makes ties, which must break the same way in chunks
@@ -195,7 +195,7 @@ def test_chunked_search_keeps_the_same_top_k_as_scoring_the_whole_corpus_at_once
 def test_bf16_encoding_stays_close_to_fp32_and_auto_follows_the_hardware(tiny_model_dir):
     from sentence_transformers import SentenceTransformer
 
-    from evaluate.embed import embed, resolve_precision
+    from core.embed import embed, resolve_precision
 
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     texts = ["disk full on server", "my mail is not arriving", "printer paper jam"]

@@ -11,7 +11,7 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
-from data.sources import KINDS, Table
+from data.table import KINDS, Table
 from evaluate.compare import head_to_head
 from evaluate.details import build_details
 from evaluate.evaluators import EVALUATORS, TaskEvaluator, check_task, statistics_legend
@@ -19,7 +19,7 @@ from evaluate.measure import evaluate_model
 from evaluate.pairing import pair_up, primary
 from evaluate.sets import EvalSet
 from evaluate.significance import compare_means
-from evaluate.task_spec import OPTIONS, TaskResult, TaskSpec, call_with_options, declared_options
+from evaluate.tasks.spec import OPTIONS, TaskResult, TaskSpec, call_with_options, declared_options
 from evaluate.units import units_record
 
 

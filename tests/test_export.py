@@ -16,10 +16,10 @@ from configs.errors import UserError
 from configs.load import validate
 from configs.runs import atomic_dir, load_run
 from conftest import trained_incidents_run
-from train.export import EXPORTS, build_exports, build_onnx, check_exportable, load_backend
-from train.export_card import exports_markdown, onnxruntime_snippet
-from train.onnx_encoder import POOLING, ExportEncoder
-from train.parity import check_parity, export_all, parity_rows, parity_sets
+from core.export import EXPORTS, build_exports, build_onnx, check_exportable, load_backend
+from core.onnx_encoder import POOLING, ExportEncoder
+from train.push.export_card import exports_markdown, onnxruntime_snippet
+from train.push.export_parity import check_parity, export_all, parity_rows, parity_sets
 
 TEXTS = ["disk full on server", "the shop website cannot open any page because the database query timeout error",
          "vpn", "printer paper jam in the office", "unknownword qwerty", ""]
@@ -81,7 +81,7 @@ def test_onnx_encoder_matches_pytorch_for_every_pooling(exported, tmp_path, mode
 
 
 def test_encoder_speaks_the_interface_evaluation_uses(exported):
-    from evaluate.embed import embed
+    from core.embed import embed
 
     encoder = ExportEncoder(exported, exported / "onnx" / "model.onnx", "onnx", max_seq_length=8)
     assert (encoder.similarity_fn_name, encoder.max_seq_length) == ("cosine", 8)

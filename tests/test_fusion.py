@@ -1,10 +1,11 @@
-"""Hybrid fusion (evaluate/fusion.py): known answers for RRF and the convex mix, and a weight chosen on dev."""
+"""Hybrid fusion (evaluate/retrieval/fusion.py): known answers for RRF and the convex mix, and a weight
+chosen on dev."""
 
 from __future__ import annotations
 
 import pytest
 
-from evaluate.fusion import WEIGHT_GRID, choose_weight, convex, min_max, rrf
+from evaluate.retrieval.fusion import WEIGHT_GRID, choose_weight, convex, min_max, rrf
 
 DENSE = {"q": {"a": 0.9, "b": 0.8, "c": 0.5}}
 KEYWORD = {"q": {"c": 12.0, "d": 6.0, "a": 3.0}}

@@ -13,7 +13,8 @@ from configs.cli import run
 from configs.errors import UserError
 from configs.load import validate
 from conftest import INCIDENT_ROWS, neighbour_pairs, tiny_config, write_config, write_csv
-from train.gate import check_gate, forgetting_sets, gate_findings
+from evaluate.forgetting import forgetting_sets
+from train.push.gate import check_gate, gate_findings
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def run_dir(negligible_run, tmp_path) -> Path:
 
 
 def push(run_dir: Path, target: Path, *overrides: str) -> int:
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     return run(lambda: push_main([str(run_dir), f"push.local_dir={target}", *overrides]))
 

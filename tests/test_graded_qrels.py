@@ -18,14 +18,14 @@ from configs.errors import UserError
 from configs.load import validate
 from configs.schema import SourceConfig
 from conftest import tiny_config, write_config
+from core.embed import embed
 from data.__main__ import main as data_main
 from data.prepare import load_prepared, load_table, prepare
-from data.sources import Table
-from evaluate.embed import embed
-from evaluate.qrels import retrieval_sets, text_id
-from evaluate.retrieval_metrics import rank_documents
-from evaluate.task_retrieval import RETRIEVAL, RETRIEVAL_METRICS
-from evaluate.task_spec import TaskResult
+from data.table import Table
+from evaluate.retrieval.metrics import rank_documents
+from evaluate.retrieval.qrels import retrieval_sets, text_id
+from evaluate.tasks.retrieval import RETRIEVAL, RETRIEVAL_METRICS
+from evaluate.tasks.spec import TaskResult
 
 KEYWORDS = ["disk", "mail", "vpn", "printer", "cpu", "login"]
 CORPUS = {"d1": ("Disk", "disk disk mail"), "d2": ("", "disk full"), "d3": ("", "disk mail mail"),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from evaluate.html_report import html_report
+from evaluate.report.html import html_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get update && apt-get install -y chromium"

@@ -64,7 +64,7 @@ def hub(monkeypatch, tmp_path, caplog):
 
 def push(run_dir: Path, *overrides: str) -> tuple[int, str]:
     """Run ``python -m train.push`` in process; (exit code, what it printed)."""
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -176,7 +176,7 @@ def test_a_hub_that_stored_other_bytes_is_an_error(hub, run_dir):
 # ------------------------------------------------------------------------------------------- permissions
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
 def test_the_hub_staging_folder_has_the_users_normal_permissions(hub, run_dir, monkeypatch, umask):
-    import train.push
+    import train.push.publish
 
     seen = {}
 
@@ -184,8 +184,8 @@ def test_the_hub_staging_folder_has_the_users_normal_permissions(hub, run_dir, m
         seen.update({p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]})
         return real(push_config, folder)
 
-    real = train.push.push_hub
-    monkeypatch.setattr(train.push, "push_hub", record)
+    real = train.push.publish.push_hub
+    monkeypatch.setattr(train.push.publish, "push_hub", record)
     old = os.umask(umask)
     try:
         assert push(run_dir, "push.repo_id=acme/tiny")[0] == 0

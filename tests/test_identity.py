@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.prompts import resolve_prompts
 from evaluate.cache import cached_embed
 from evaluate.identity import encoder_fingerprint
-from evaluate.prompts import resolve_prompts
 
 TEXTS = {"query": ["disk full on server"], "document": ["the shop website cannot open any page"]}
 

@@ -1,4 +1,5 @@
-"""BM25 reference run (evaluate/keyword.py): known answers on a corpus written for these tests, and SciFact."""
+"""BM25 reference run (evaluate/retrieval/keyword.py): known answers on a corpus written for these tests,
+and SciFact."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import bm25s
 import pytest
 
 from conftest import SHARED_DATA
-from evaluate.keyword import BM25_OPTIONS, bm25_run, build_index, tokenize
-from evaluate.retrieval_metrics import evaluate_run
+from evaluate.retrieval.keyword import BM25_OPTIONS, bm25_run, build_index, tokenize
+from evaluate.retrieval.metrics import evaluate_run
 
 CORPUS = {
     "d1": "The database server is down and the disk is full.",

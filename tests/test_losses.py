@@ -13,9 +13,9 @@ from configs.cli import run
 from configs.errors import UserError
 from configs.load import validate
 from conftest import tiny_config, write_config
+from core.model import load_model
 from data.prepare import prepare
 from train.losses import LOSSES, check_loss_fits_model
-from train.model import load_model
 from train.trainer import build_trainer
 
 

@@ -14,7 +14,7 @@ import torch
 from configs.errors import UserError
 from configs.load import validate
 from conftest import tiny_config, trained_incidents_run
-from evaluate.merge import (
+from evaluate.interpolate import (
     MERGE_RECORD,
     check_general_sets,
     check_ratios,
@@ -24,7 +24,7 @@ from evaluate.merge import (
     merged_folder,
     merged_model,
 )
-from evaluate.merge_report import frontier_svg, merge_markdown, standalone_svg
+from evaluate.report.frontier import frontier_svg, merge_markdown, standalone_svg
 
 RATIOS = [0, 0.5, 1]
 
@@ -108,7 +108,7 @@ def merged_run(tmp_path_factory, tiny_model_dir) -> tuple[Path, dict]:
     """A tiny trained run, evaluated (``python -m evaluate``) and merged (``python -m evaluate merge``) at 0, .5, 1."""
     from configs.cli import run
     from evaluate.__main__ import main as evaluate_main
-    from evaluate.merge import main as merge_main
+    from evaluate.interpolate import main as merge_main
 
     tmp = tmp_path_factory.mktemp("merge")
     run_dir = trained_incidents_run(tmp, tiny_model_dir, cache_dir=str(tmp / "cache"))
@@ -161,7 +161,7 @@ def test_a_chosen_ratio_is_written_as_a_model_folder(merged_run, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     from configs.runs import load_run
-    from train.model import model_fingerprint
+    from core.model import model_fingerprint
 
     run_dir, record = merged_run
     config = load_run(str(run_dir))

@@ -14,9 +14,9 @@ from markupsafe import escape
 from test_html_report import ALLOWED_TAGS, Elements, chromium, on_a_phone, run_record, synthetic
 from test_merge import merged_run
 
-from evaluate.html_report import html_report
-from evaluate.merge_report import merge_markdown
-from evaluate.report import refresh_html, write_report
+from evaluate.report.frontier import merge_markdown
+from evaluate.report.html import html_report
+from evaluate.report.writers import refresh_html, write_report
 
 __all__ = ["chromium", "merged_run"]  # fixtures reused from their own test files
 

@@ -11,8 +11,8 @@ import pytest
 
 from configs.errors import UserError
 from configs.schema import ModelConfig
-from train import model as model_module
-from train.model import BUNDLED, load_model, resolve_model
+from core import model as model_module
+from core.model import BUNDLED, load_model, resolve_model
 
 
 def test_bundled_model_resolves_and_matches_the_known_weights():

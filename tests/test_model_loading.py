@@ -17,9 +17,9 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig, ModelConfig
 from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
-from data.sources import Table
-from train.model import load_model, model_fingerprint, resolve_model, weight_files, weights_hash
-from train.model_checks import hub_ignore_patterns, loading_kwargs
+from core.model import load_model, model_fingerprint, resolve_model, weight_files, weights_hash
+from core.model_checks import hub_ignore_patterns, loading_kwargs
+from data.table import Table
 
 QUERIES = [row[1] for row in INCIDENT_ROWS[:4]]
 DOCS = [row[2] for row in INCIDENT_ROWS[:4]]
@@ -53,7 +53,7 @@ def test_the_models_own_prompts_and_dot_similarity_reach_evaluation(tiny_model_d
 
 
 def test_a_default_prompt_name_applies_to_symmetric_texts(tiny_model_dir, tmp_path):
-    from evaluate.prompts import resolve_prompts
+    from core.prompts import resolve_prompts
 
     folder = model_copy(tiny_model_dir, tmp_path / "m", prompts={"query": "", "document": "", "sts": "sts: "},
                         default_prompt_name="sts", similarity_fn_name="euclidean")
@@ -130,7 +130,7 @@ def test_a_custom_code_model_is_refused_without_trust_remote_code(custom_model_d
 
 
 def test_a_custom_code_model_loads_with_the_flag_and_a_warning(custom_model_dir, caplog):
-    with caplog.at_level(logging.WARNING, logger="train.model_checks"):
+    with caplog.at_level(logging.WARNING, logger="core.model_checks"):
         model, _ = load_model(ModelConfig(name=str(custom_model_dir), trust_remote_code=True))
     assert type(model[0].model).__name__ == "TinyModel"
     assert "model.trust_remote_code=true: loading" in caplog.text and "modeling_tiny.TinyModel" in caplog.text
@@ -234,7 +234,7 @@ def hub_ignore_patterns_kept(files: list[str]):
 
 
 def test_offline_the_hub_listing_is_skipped_and_the_static_patterns_still_apply(monkeypatch):
-    from train.model_checks import repo_files
+    from core.model_checks import repo_files
 
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     assert repo_files("sentence-transformers/all-MiniLM-L6-v2", None) is None
@@ -242,7 +242,7 @@ def test_offline_the_hub_listing_is_skipped_and_the_static_patterns_still_apply(
 
 
 def test_resolve_hub_passes_the_patterns_to_snapshot_download(monkeypatch, tiny_model_dir):
-    from train import model as model_module
+    from core import model as model_module
 
     seen = {}
 

@@ -142,7 +142,7 @@ def test_each_guard_drops_the_candidates_it_names(tmp_path, tiny_model_dir, bow_
 
 
 def test_mined_split_is_written_fingerprinted_and_explained(tmp_path, tiny_model_dir, bow_miner, capsys):
-    from train.model import model_fingerprint
+    from core.model import model_fingerprint
 
     raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path), model=str(bow_miner), range_min=1)
     code = run(lambda: main([str(write_config(tmp_path, raw))]))
@@ -200,7 +200,7 @@ def test_mining_needs_pairs(tmp_path, tiny_model_dir, scored_csv):
 
 
 def test_the_base_model_mines_when_no_miner_is_named(tmp_path, tiny_model_dir):
-    from train.model import model_fingerprint
+    from core.model import model_fingerprint
 
     prepared = prepare(validate(mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path))))
     assert prepared.mining["model"] == {"name": str(tiny_model_dir), "fingerprint": model_fingerprint(tiny_model_dir)}

@@ -76,7 +76,7 @@ def test_report_pairs_baseline_and_tuned_on_every_dataset(trained_run):
 def test_push_to_a_local_folder_gives_a_loadable_model_with_its_card(trained_run, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     run_dir, _ = trained_run
     target = tmp_path / "published"
@@ -109,7 +109,7 @@ def test_push_to_the_hub_sends_the_token_but_never_writes_or_prints_it(trained_r
 
 
 def test_push_without_a_token_says_how_to_provide_one(trained_run, tmp_path, monkeypatch, capsys):
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     run_dir, _ = trained_run
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -183,7 +183,7 @@ def test_evaluation_data_shared_with_training_is_reported_as_leakage_first(train
 def test_a_moved_run_folder_is_evaluated_and_pushed_where_it_now_is(trained_run, tmp_path):
     import shutil
 
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     run_dir, _ = trained_run
     moved = tmp_path / "elsewhere" / "moved-run"
@@ -194,7 +194,7 @@ def test_a_moved_run_folder_is_evaluated_and_pushed_where_it_now_is(trained_run,
 
 
 def test_push_refuses_to_replace_a_folder_that_is_not_an_earlier_publish(trained_run, tmp_path, capsys):
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     run_dir, _ = trained_run
     precious = tmp_path / "precious"

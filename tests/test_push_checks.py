@@ -15,9 +15,9 @@ from configs.cli import run
 from configs.load import validate
 from configs.runs import sha256_file
 from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
+from core.model import model_fingerprint
 from fake_hub import FakeHub
-from train.card import model_card
-from train.model import model_fingerprint
+from train.push.card import model_card
 
 DEAD_ENDPOINT = "http://127.0.0.1:9"  # a closed local port: the Hub is "down"
 
@@ -53,7 +53,7 @@ def run_dir(trained_once, tmp_path) -> Path:
 
 
 def push(run_dir: Path, *overrides: str) -> int:
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     return run(lambda: push_main([str(run_dir), *overrides]))
 

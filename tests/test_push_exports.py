@@ -18,7 +18,7 @@ from configs.cli import run
 from configs.runs import load_run
 from conftest import trained_incidents_run
 from fake_hub import FakeHub
-from train.push import hub_retry_command
+from train.push.publish import hub_retry_command
 
 TEXTS = ["disk full on server", "my mail is not arriving", "printer paper jam"]
 
@@ -35,7 +35,7 @@ def run_dir(trained, tmp_path) -> Path:
 
 
 def push(run_dir: Path, *overrides: str) -> int:
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     return run(lambda: push_main([str(run_dir), "push.allow_regression=true", *overrides]))
 

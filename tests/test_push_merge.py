@@ -15,16 +15,16 @@ import torch
 from configs.cli import run
 from configs.load import validate
 from conftest import tiny_config, trained_incidents_run
-from evaluate.merge import MERGE_RECORD, interpolated_state
-from train.card import model_card
-from train.model import model_fingerprint
+from core.model import model_fingerprint
+from evaluate.interpolate import MERGE_RECORD, interpolated_state
+from train.push.card import model_card
 
 
 @pytest.fixture(scope="module")
 def merged_once(tmp_path_factory, tiny_model_dir) -> Path:
     """A tiny run: trained, evaluated, and merged at 0, 0.5 and 1."""
     from evaluate.__main__ import main as evaluate_main
-    from evaluate.merge import main as merge_main
+    from evaluate.interpolate import main as merge_main
 
     tmp = tmp_path_factory.mktemp("push_merge")
     run_dir = trained_incidents_run(tmp, tiny_model_dir, cache_dir=str(tmp / "cache"))
@@ -39,7 +39,7 @@ def run_dir(merged_once, tmp_path) -> Path:
 
 
 def push(run_dir: Path, *overrides: str) -> int:
-    from train.push import main as push_main
+    from train.push.publish import main as push_main
 
     return run(lambda: push_main([str(run_dir), *overrides]))
 
@@ -129,7 +129,7 @@ def test_a_ratio_that_is_not_an_interpolation_is_refused(run_dir, tmp_path, caps
 
 
 def test_the_retry_command_keeps_the_merge_keys(tmp_path, tiny_model_dir):
-    from train.push import hub_retry_command
+    from train.push.publish import hub_retry_command
 
     raw = tiny_config(tmp_path, tiny_model_dir, {"train": {"path": "p.csv"}}, {"name": "mnrl"})
     raw["push"] = {"local_dir": "pub", "repo_id": "me/m", "merge_ratio": 0.25, "merge_adapter": True}

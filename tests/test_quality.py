@@ -9,10 +9,10 @@ import pytest
 from configs.cli import run
 from configs.schema import EvalDatasetConfig, ModelConfig, SourceConfig
 from conftest import REPO, SHARED_DATA
+from core.model import load_model
 from data.prepare import load_table
 from evaluate.measure import evaluate_model
 from evaluate.sets import EvalSet
-from train.model import load_model
 
 
 def test_stsb_test_baseline_reproduces_mteb():

@@ -1,4 +1,5 @@
-"""Reference rows beside the tuned model (evaluate/reference_rows.py): BM25, hybrids, rerankers, paired statistics."""
+"""Reference rows beside the tuned model (evaluate/retrieval/reference_rows.py): BM25, hybrids, rerankers, paired
+statistics."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from test_rerank import save_tiny_cross_encoder
 
 from configs.schema import RerankConfig
 from conftest import INCIDENT_ROWS
-from evaluate.fusion import choose_weight, convex, rrf
-from evaluate.keyword import bm25_run
-from evaluate.reference_rows import RetrievalSet, Tuned, reference_rows
-from evaluate.rerank import load_cross_encoder, rerank_run
-from evaluate.retrieval_metrics import evaluate_run
+from evaluate.retrieval.fusion import choose_weight, convex, rrf
+from evaluate.retrieval.keyword import bm25_run
+from evaluate.retrieval.metrics import evaluate_run
+from evaluate.retrieval.reference_rows import RetrievalSet, Tuned, reference_rows
+from evaluate.retrieval.rerank import load_cross_encoder, rerank_run
 
 METRICS = ("ndcg@10", "mrr@10", "map@100", "recall@1", "recall@10", "recall@100")  # as evaluate/tasks.py reports
 
@@ -81,7 +82,7 @@ def test_comparisons_are_row_minus_what_it_is_compared_against(keyword_rows):
 
 
 def test_as_report_is_the_shape_the_report_reads(keyword_rows):
-    from evaluate import wording
+    from evaluate.report import wording
 
     saved = keyword_rows["bm25"].as_report()
     assert saved["description"].startswith("BM25 (bm25s") and saved["metrics"] == keyword_rows["bm25"].metrics

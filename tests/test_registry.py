@@ -11,7 +11,7 @@ import pytest
 
 from configs.errors import UserError
 from configs.load import validate
-from train.registry import check_mlflow, metric_name, register, report_metrics, shown_uri, tracking_uri
+from train.push.mlflow_registry import check_mlflow, metric_name, register, report_metrics, shown_uri, tracking_uri
 
 PLANTED = "hf_plantedTokenThatMustNeverBeLogged0123"
 TEXTS = ["disk full on server", "my mail is not arriving", "printer paper jam"]

@@ -12,14 +12,14 @@ import pytest
 from datasets import Dataset
 
 from conftest import REPO
-from data.sources import Table
-from evaluate import wording
-from evaluate.html_report import html_report
-from evaluate.report import report_markdown
-from evaluate.report_charts import map_view, pair_charts
-from evaluate.run_summary import final_text, plan_text
-from evaluate.set_summary import about_lines, about_sets, pairs_about, retrieval_about
-from evaluate.svg import CATEGORY_COLOURS, GREY, MODEL_COLOURS, NEUTRAL, RELEVANCE_COLOURS
+from data.table import Table
+from evaluate.report import wording
+from evaluate.report.charts import map_view, pair_charts
+from evaluate.report.html import html_report
+from evaluate.report.run_summary import final_text, plan_text
+from evaluate.report.set_summary import about_lines, about_sets, pairs_about, retrieval_about
+from evaluate.report.svg import CATEGORY_COLOURS, GREY, MODEL_COLOURS, NEUTRAL, RELEVANCE_COLOURS
+from evaluate.report.writers import report_markdown
 
 
 def entry(baseline: float, tuned: float, low: float, high: float, p: float | None, significant: bool, **extra) -> dict:
@@ -209,7 +209,7 @@ def test_each_colour_means_one_thing():
 
 def test_the_template_ships_with_the_checkout(tmp_path):
     # The project is not installed: the template must be found next to the module from any working directory.
-    code = ("from evaluate.html_report import html_report; import sys; "
+    code = ("from evaluate.report.html import html_report; import sys; "
             "sys.stdout.write(html_report({'run_dir': 'r', 'base_model': 'b', 'tuned_model': 't', 'datasets': {}, "
             "'primary': {'dataset': 'd', 'metric': 'm', 'baseline': 0.1, 'tuned': 0.2, 'delta': 0.1, "
             "'improved': True}}, {})[:15])")

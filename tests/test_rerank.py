@@ -1,4 +1,5 @@
-"""Cross-encoder reranking (evaluate/rerank.py) with a tiny randomly initialised cross-encoder built offline."""
+"""Cross-encoder reranking (evaluate/retrieval/rerank.py) with a tiny randomly initialised cross-encoder
+built offline."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from configs.errors import UserError
 from conftest import INCIDENT_ROWS, write_vocab
-from evaluate.rerank import load_cross_encoder, rerank_run
+from evaluate.retrieval.rerank import load_cross_encoder, rerank_run
 
 QUERIES = {"q1": "disk full on server", "q2": "printer paper jam"}
 CORPUS = {f"d{i}": plain for i, (_, _, plain) in enumerate(INCIDENT_ROWS)}

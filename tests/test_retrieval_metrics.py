@@ -1,4 +1,4 @@
-"""evaluate.retrieval_metrics equals pytrec_eval (trec_eval) to 1e-6: random, crafted and real (SciFact) runs.
+"""evaluate.retrieval.metrics equals pytrec_eval (trec_eval) to 1e-6: random, crafted and real (SciFact) runs.
 
 pytrec_eval's ``recip_rank`` has no cut-off, so ``mrr@k`` is compared with ``recip_rank`` on the run cut to its top k
 in trec_eval's order (score desc, doc id desc), the truncate-then-evaluate way MTEB-style code gets MRR@k. (MTEB's own
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluate.retrieval_metrics import evaluate_run, rank_documents, run_from_scores
+from evaluate.retrieval.metrics import evaluate_run, rank_documents, run_from_scores
 
 pytrec_eval = pytest.importorskip("pytrec_eval", reason="the reference implementation: pip install pytrec_eval-terrier")
 

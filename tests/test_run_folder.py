@@ -13,7 +13,7 @@ import pytest
 from configs.cli import run
 from configs.errors import UserError
 from conftest import tiny_config, write_config
-from train.run_record import check_run_consistent
+from core.run_record import check_run_consistent
 
 
 def _config(tmp_path: Path, model_dir: Path, pairs_csv: Path, dev: float = 0.2, **train) -> str:

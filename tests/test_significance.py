@@ -25,7 +25,7 @@ from evaluate.significance import (
     spearman_rows,
     statistic_delta,
 )
-from evaluate.task_pair_classification import STATISTICS as PAIR_STATISTICS
+from evaluate.tasks.pair_classification import STATISTICS as PAIR_STATISTICS
 
 NULL_DATASETS = 2000
 

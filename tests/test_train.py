@@ -12,10 +12,10 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.load import validate
 from conftest import tiny_config, write_config
+from core.model import load_model
 from data.prepare import prepare
-from data.sources import Table
+from data.table import Table
 from train.losses import LOSSES
-from train.model import load_model
 from train.trainer import build_trainer, trainer_dataset
 
 
@@ -229,7 +229,8 @@ def test_the_console_says_the_plan_a_dev_line_per_evaluation_and_progress_lines(
     lines = [r.getMessage() for r in caplog.records if r.name == "train"]
     plan = next(line for line in lines if line.startswith("plan: "))
     assert re.search(r"plan: \d+ training rows in \d+ batches of 4 per epoch, 2 batches per optimiser step "
-                     r"\(effective batch 8\); 4 optimiser steps \([\d.]+ epochs\); precision fp32; full fine-tuning "
+                     r"\(effective batch 8\); 4 optimiser steps \([\d.]+ epochs\); "
+                     r"precision (fp32|bf16) \(auto: [^)]*\); full fine-tuning "
                      r"\([\d,]+ of [\d,]+ parameters trainable\); dev evaluated every 2 steps", plan), plan
     dev = [line for line in lines if re.fullmatch(r"step \d/4: dev ndcg@10 [\d.]+ \(best [\d.]+ at step \d\)", line)]
     assert [line.split(":")[0] for line in dev] == ["step 2/4", "step 4/4"]

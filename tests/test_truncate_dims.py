@@ -13,8 +13,8 @@ from configs.cli import run
 from configs.errors import UserError
 from configs.schema import EvalDatasetConfig
 from conftest import trained_incidents_run
-from data.sources import Table
-from evaluate.embed import Embeddings
+from core.embed import Embeddings
+from data.table import Table
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
 from evaluate.pairing import pair_up
 from evaluate.sets import EvalSet

@@ -30,11 +30,13 @@ from configs.runs import (
     new_run_id,
     run_lock,
 )
+from core.adapters import add_lora, name_adapter_base, parameter_counts
+from core.model import adapter_base_name, check_model_config, load_model
+from core.run_record import run_record
 from data.__main__ import save_run_data
 from data.checks import check_classes_fill_batches
 from data.prepare import prepare
 from evaluate.sets import resolve_sets
-from train.adapters import add_lora, name_adapter_base, parameter_counts
 from train.checkpoints import (
     CompletionMarker,
     DivergenceGuard,
@@ -45,8 +47,6 @@ from train.checkpoints import (
 )
 from train.console import plan
 from train.losses import check_fit, check_loss_fits_model
-from train.model import adapter_base_name, check_model_config, load_model
-from train.run_record import run_record
 from train.tracking import check_trackers, tracking_environment
 from train.trainer import build_trainer
 

@@ -10,6 +10,8 @@ import time
 
 from transformers import TrainerCallback
 
+from core.embed import training_precision
+
 log = logging.getLogger("train")
 
 
@@ -20,6 +22,7 @@ def _duration(seconds: float) -> str:
 def plan(config, trainer, rows: int, counts: dict[str, int]) -> str:
     """One paragraph: rows, batches, optimiser steps, epochs, precision, what is trained, when dev is evaluated."""
     t = config.train
+    precision, why = training_precision(t.precision)
     batches = len(trainer.get_train_dataloader())  # per epoch, with the loss's batch sampler (and per rank)
     per_epoch = max(-(-batches // t.gradient_accumulation_steps), 1)  # the trainer's own rounding (ceil)
     steps = t.max_steps if t.max_steps > 0 else math.ceil(t.epochs * per_epoch)
@@ -33,7 +36,7 @@ def plan(config, trainer, rows: int, counts: dict[str, int]) -> str:
     dev = "no dev split" if getattr(trainer, "evaluator", None) is None else (
         f"dev evaluated every {t.eval_steps} steps" if t.eval_steps else "dev evaluated every epoch")
     return (f"plan: {rows:,} training rows in {batches:,} batches of {t.batch_size} per epoch{accumulate}; "
-            f"{steps:,} optimiser steps ({steps / per_epoch:.2f} epochs); precision {t.precision}; {what}; {dev}"
+            f"{steps:,} optimiser steps ({steps / per_epoch:.2f} epochs); precision {precision} ({why}); {what}; {dev}"
             + ("; gradient checkpointing" if t.gradient_checkpointing else ""))
 
 

@@ -17,7 +17,7 @@ from sentence_transformers.sentence_transformer import losses
 from torch import nn
 
 from configs.errors import UserError
-from data.sources import KINDS, kind_columns
+from data.table import KINDS, kind_columns
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,24 @@ from transformers import EarlyStoppingCallback, PrinterCallback
 
 from configs.errors import UserError, did_you_mean
 from configs.schema import RunConfig
-from data.sources import Table
+from core.adapters import load_adapter_weights
+from core.embed import training_precision
+from data.table import Table
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, TaskEvaluator
-from train.adapters import AdapterTrainer
 from train.console import console_callbacks
 from train.losses import LOSSES, check_fit, training_columns
 from train.tracking import tracking_arguments
 
 log = logging.getLogger(__name__)
+
+
+class AdapterTrainer(SentenceTransformerTrainer):
+    """The library's trainer, except that resuming and loading the best checkpoint read the adapter weights into
+    the wrapped model: the library would load the checkpoint as a new model, which an adapter folder is not."""
+
+    def _load_from_checkpoint(self, checkpoint_path: str, model=None) -> None:
+        load_adapter_weights(self.model, Path(checkpoint_path))
+
 
 
 def training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransformerTrainingArguments:
@@ -36,7 +46,8 @@ def training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfor
 
 def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransformerTrainingArguments:
     t = config.train
-    if t.precision == "fp16" and not torch.cuda.is_available():
+    precision, _ = training_precision(t.precision)
+    if precision == "fp16" and not torch.cuda.is_available():
         raise UserError("train.precision=fp16 needs a CUDA GPU; on CPU use bf16 (if supported) or fp32.")
     eval_strategy = "no" if dev is None else ("steps" if t.eval_steps else "epoch")
     return SentenceTransformerTrainingArguments(
@@ -51,8 +62,8 @@ def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfo
         **memory_arguments(config),
         # Without a GPU, torchrun and accelerate only form real CPU ranks (gloo) when told the run is on CPU.
         use_cpu=not torch.cuda.is_available(),
-        bf16=t.precision == "bf16",
-        fp16=t.precision == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         batch_sampler=LOSSES[config.loss.name].batch_sampler,
         eval_strategy=eval_strategy,
         eval_steps=t.eval_steps,

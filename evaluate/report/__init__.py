@@ -1,0 +1,1 @@
+"""Report writers: Markdown, JSON, HTML (template), charts, wording shared by report and card."""

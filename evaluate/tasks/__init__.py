@@ -1,0 +1,1 @@
+"""One spec per evaluation task (what it reads, its run, its statistics, its report details)."""

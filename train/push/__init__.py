@@ -1,0 +1,1 @@
+"""Publishing (python -m train.push): gate, card, Hub, exports' parity, privacy checks, MLflow registry."""
