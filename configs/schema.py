@@ -7,7 +7,7 @@ generated from these descriptions (``python -m configs --markdown``).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,6 +17,15 @@ class Strict(BaseModel):
 
     # Overrides are parsed as YAML, so `model.revision=12345` arrives as an int: accept it as the string it is.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+
+# Fields that several sections share: each is defined (and documented) once here and used as a type.
+WindowTokens = Annotated[int | None, Field(
+    ge=4, description="Window length in tokens; empty: what the model reads (max_seq_length minus special and "
+    "prompt tokens).")]
+WindowOverlap = Annotated[int, Field(ge=0, description="Tokens shared by consecutive windows.")]
+MiniBatchSize = Annotated[int, Field(ge=1, description="Texts per forward pass; memory depends on this, not the "
+                                     "batch.")]
 
 
 # ----------------------------------------------------------------------------------------------------------- model
@@ -132,11 +141,8 @@ class DataChunkingConfig(Strict):
         "that becomes the positive. 'similarity': the window the base model scores closest to the anchor; 'bm25': "
         "the window with the highest BM25 score for the anchor; 'all': every window is a positive of its own row."
     )
-    max_tokens: int | None = Field(
-        None, ge=4, description="Window length in tokens; empty: what the model reads (max_seq_length minus special "
-        "and prompt tokens)."
-    )
-    overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
+    max_tokens: WindowTokens = None
+    overlap: WindowOverlap = 32
 
 
 class DataConfig(Strict):
@@ -173,6 +179,8 @@ class LossBase(Strict):
         return value
 
 
+# A loss whose parameters mean what another's mean subclasses it and only renames itself (as sentence-transformers'
+# AnglELoss is a CoSENTLoss), so each parameter is defined and documented once.
 class CosineLoss(LossBase):
     name: Literal["cosine"] = Field(description="CosineSimilarityLoss: MSE between cosine and a 0..1 score.")
 
@@ -182,44 +190,20 @@ class CoSENTLoss(LossBase):
     scale: float = Field(20.0, gt=0, description="Inverse temperature of the pairwise ranking.")
 
 
+class AnglELoss(CoSENTLoss):
+    name: Literal["angle"] = Field(description="AnglELoss: CoSENT on angle differences (scored pairs).")
+
+
 class MNRLoss(LossBase):
     name: Literal["mnrl"] = Field(description="MultipleNegativesRankingLoss with in-batch negatives.")
     scale: float = Field(20.0, gt=0, description="Inverse temperature of the softmax over candidates.")
 
 
-class ContrastiveLoss(LossBase):
-    name: Literal["contrastive"] = Field(description="ContrastiveLoss on pairs labelled 1 (similar) or 0.")
-    margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
-
-
-class OnlineContrastiveLoss(LossBase):
-    name: Literal["online_contrastive"] = Field(description="OnlineContrastiveLoss: contrastive on hard pairs only.")
-    margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
-
-
-class BatchAllTripletLoss(LossBase):
-    name: Literal["batch_all_triplet"] = Field(
-        description="BatchAllTripletLoss on (text, label): every valid triplet in a batch, classes from the labels."
-    )
-    margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
-
-
-class TripletLoss(LossBase):
-    name: Literal["triplet"] = Field(description="TripletLoss on (anchor, positive, negative).")
-    margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
-
-
-class AnglELoss(LossBase):
-    name: Literal["angle"] = Field(description="AnglELoss: CoSENT on angle differences (scored pairs).")
-    scale: float = Field(20.0, gt=0, description="Inverse temperature of the pairwise ranking.")
-
-
-class CachedMNRLoss(LossBase):
+class CachedMNRLoss(MNRLoss):
     name: Literal["cached_mnrl"] = Field(
         description="CachedMultipleNegativesRankingLoss: MNRL with a large batch in bounded memory (GradCache)."
     )
-    scale: float = Field(20.0, gt=0, description="Inverse temperature of the softmax over candidates.")
-    mini_batch_size: int = Field(32, ge=1, description="Texts per forward pass; memory depends on this, not the batch.")
+    mini_batch_size: MiniBatchSize = 32
 
 
 class GISTLoss(LossBase):
@@ -235,18 +219,45 @@ class GISTLoss(LossBase):
 
 class CachedGISTLoss(GISTLoss):
     name: Literal["cached_gist"] = Field(description="CachedGISTEmbedLoss: GIST with a large batch in bounded memory.")
-    mini_batch_size: int = Field(32, ge=1, description="Texts per forward pass; memory depends on this, not the batch.")
+    mini_batch_size: MiniBatchSize = 32
 
 
+class ContrastiveLoss(LossBase):
+    name: Literal["contrastive"] = Field(description="ContrastiveLoss on pairs labelled 1 (similar) or 0.")
+    margin: float = Field(0.5, gt=0, description="Cosine distance that dissimilar pairs should exceed.")
+
+
+class OnlineContrastiveLoss(ContrastiveLoss):
+    name: Literal["online_contrastive"] = Field(description="OnlineContrastiveLoss: contrastive on hard pairs only.")
+
+
+class TripletLoss(LossBase):
+    name: Literal["triplet"] = Field(description="TripletLoss on (anchor, positive, negative).")
+    margin: float = Field(5.0, gt=0, description="Euclidean margin between positive and negative distances.")
+
+
+class BatchAllTripletLoss(TripletLoss):
+    name: Literal["batch_all_triplet"] = Field(
+        description="BatchAllTripletLoss on (text, label): every valid triplet in a batch, classes from the labels."
+    )
+
+
+# Adding a loss: its class above, its entry in this union, its LossSpec in train/losses.py LOSSES, and its test.
+# The union is the one list of losses: the names below, --help, the README's table and "did you mean" read it.
 LossConfig = Annotated[
     CosineLoss | CoSENTLoss | AnglELoss | MNRLoss | CachedMNRLoss | GISTLoss | CachedGISTLoss | ContrastiveLoss
     | OnlineContrastiveLoss | TripletLoss | BatchAllTripletLoss,
     Field(discriminator="name"),
 ]
-LOSS_NAMES: tuple[str, ...] = (
-    "cosine", "cosent", "angle", "mnrl", "cached_mnrl", "gist", "cached_gist", "contrastive", "online_contrastive",
-    "triplet", "batch_all_triplet",
-)
+
+
+def loss_name(cls: type[LossBase]) -> str:
+    """The value of a loss class's ``name: Literal[...]``: what ``loss.name`` says to pick it."""
+    return get_args(cls.model_fields["name"].annotation)[0]
+
+
+LOSS_CLASSES: dict[str, type[LossBase]] = {loss_name(cls): cls for cls in get_args(get_args(LossConfig)[0])}
+LOSS_NAMES: tuple[str, ...] = tuple(LOSS_CLASSES)
 
 
 # ----------------------------------------------------------------------------------------------------------- train
@@ -312,13 +323,15 @@ class TrainConfig(Strict):
 
 
 # -------------------------------------------------------------------------------------------------------- evaluate
+# The names of evaluate.evaluators.EVALUATORS (configs may not import it; tests/test_configs.py checks they agree).
 Task = Literal["sts", "retrieval", "pair_classification", "classification", "clustering"]
 
 
 class EvalDatasetConfig(Strict):
     name: str = Field(description="Name shown in the report, e.g. 'incidents-test'.")
     task: Task = Field(
-        description="Evaluator: sts, retrieval, pair_classification, classification (linear probe) or clustering."
+        description=f"Evaluator: {', '.join(get_args(Task)[:-1])} or {get_args(Task)[-1]} (what each reads and "
+        "measures: the README's task table)."
     )
     split: Literal["test", "dev"] = Field("test", description="Prepared split of 'data' to evaluate on.")
     source: SourceConfig | None = Field(
@@ -342,11 +355,8 @@ class ChunkingConfig(Strict):
     auto_share: float = Field(
         0.05, ge=0, le=1, description="'auto' chunks a set when this share of its documents exceeds the model's limit."
     )
-    max_tokens: int | None = Field(
-        None, ge=4, description="Window length in tokens; empty: what the model reads (max_seq_length minus special "
-        "and prompt tokens)."
-    )
-    overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
+    max_tokens: WindowTokens = None
+    overlap: WindowOverlap = 32
 
 
 class KeywordConfig(Strict):
@@ -421,6 +431,7 @@ class MlflowPushConfig(Strict):
     registered_model_name: str = Field(description="Registry name; each push registers a new version.")
 
 
+# The names of core.export.EXPORTS (configs may not import it; tests/test_configs.py checks they agree).
 ExportName = Literal["onnx", "onnx_int8", "openvino", "openvino_int8"]
 
 
@@ -439,7 +450,7 @@ class PushConfig(Strict):
         False, description="Let the card show training examples verbatim (off: domain data can be private)."
     )
     export: tuple[ExportName, ...] = Field(
-        (), description="Also publish exports with a parity check: onnx, onnx_int8, openvino, openvino_int8."
+        (), description=f"Also publish exports with a parity check: {', '.join(get_args(ExportName))}."
     )
     mlflow: MlflowPushConfig | None = Field(
         None, description="Also log and register the model in an MLflow registry (self-hosted publishing)."

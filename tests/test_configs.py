@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+from collections import Counter
 from pathlib import Path
 from typing import get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
+from configs import schema
 from configs.cli import field_rows, help_text, markdown_table
 from configs.errors import UserError
 from configs.load import RESOLVED_NAME, load_config
-from configs.schema import LOSS_NAMES, LossConfig, RunConfig, Task
+from configs.schema import (
+    LOSS_NAMES,
+    EvalDatasetConfig,
+    EvaluateConfig,
+    ExportName,
+    LossConfig,
+    RunConfig,
+    Task,
+    loss_name,
+)
 from conftest import REPO
 
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
@@ -144,27 +158,98 @@ def test_config_that_is_not_a_mapping_is_an_error(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------- registries
-def loss_union_names() -> set[str]:
-    return {get_args(cls.model_fields["name"].annotation)[0] for cls in get_args(get_args(LossConfig)[0])}
+def disagreement(registry: set[str], schema: set[str], add_to_registry: str, add_to_schema: str) -> str:
+    """What to add where, one line per name only one side has ('' when the sides agree). The ``add_to`` texts say
+    how to add ``{name}`` to that side."""
+    lines = [f"'{n}' is in the schema but not registered: {add_to_registry.format(name=n)}"
+             for n in sorted(schema - registry)]
+    lines += [f"'{n}' is registered but not in the schema: {add_to_schema.format(name=n)}"
+              for n in sorted(registry - schema)]
+    return "\n".join(lines)
+
+
+def test_a_disagreement_names_each_missing_side():
+    message = disagreement({"a", "b"}, {"b", "c"}, "register {name} in R", "add {name} to S")
+    assert message == ("'c' is in the schema but not registered: register c in R\n"
+                       "'a' is registered but not in the schema: add a to S")
+    assert disagreement({"a"}, {"a"}, "", "") == ""
 
 
 def test_loss_registry_matches_the_schema():
     from train.losses import LOSSES
 
-    assert set(LOSSES) == set(LOSS_NAMES) == loss_union_names()
-    assert len(LOSS_NAMES) == len(set(LOSS_NAMES))
+    union = [loss_name(cls) for cls in get_args(get_args(LossConfig)[0])]
+    assert LOSS_NAMES == tuple(union), "LOSS_NAMES must list the LossConfig union's classes, in its order"
+    message = disagreement(set(LOSSES), set(LOSS_NAMES),
+                           "add '{name}': LossSpec(make, kinds) to LOSSES in train/losses.py, and a test that a step "
+                           "changes the parameters (tests/test_train.py)",
+                           "add a LossBase subclass with name: Literal['{name}'] and its parameters to "
+                           "configs/schema.py, and put it in the LossConfig union there")
+    assert not message, message
+
+
+def test_loss_names_are_written_once_in_the_schema():
+    """Outside the loss classes' own ``name: Literal[...]`` no statement of configs/schema.py spells a loss name:
+    every other list of losses is derived from the LossConfig union."""
+    tree = ast.parse((REPO / "configs" / "schema.py").read_text(encoding="utf-8"))
+    outside = [statement for statement in tree.body if not isinstance(statement, ast.ClassDef)]
+    spelled = [f"line {node.lineno}: {node.value!r}" for statement in outside for node in ast.walk(statement)
+               if isinstance(node, ast.Constant) and node.value in LOSS_NAMES]
+    assert not spelled, ("configs/schema.py writes loss names outside their classes; derive the list from the "
+                         "LossConfig union (as LOSS_NAMES does):\n" + "\n".join(spelled))
 
 
 def test_evaluator_registry_matches_the_task_literal():
     from evaluate.evaluators import EVALUATORS
 
-    assert set(EVALUATORS) == set(get_args(Task))
+    message = disagreement(set(EVALUATORS), set(get_args(Task)),
+                           "write evaluate/tasks/{name}.py (a TaskSpec) and add it to EVALUATORS in "
+                           "evaluate/evaluators.py",
+                           "add '{name}' to the Task literal in configs/schema.py")
+    assert not message, message
+
+
+def test_export_registry_matches_the_export_literal():
+    from core.export import EXPORTS
+
+    message = disagreement(set(EXPORTS), set(get_args(ExportName)),
+                           "add '{name}': ExportSpec(...) to EXPORTS in core/export.py",
+                           "add '{name}' to the ExportName literal in configs/schema.py")
+    assert not message, message
+
+
+def test_every_evaluation_backend_but_torch_is_an_fp32_export_of_its_own_runtime():
+    from core.export import EXPORTS
+
+    backends = set(get_args(EvaluateConfig.model_fields["backend"].annotation)) - {"torch"}
+    wrong = [name for name in sorted(backends)
+             if name not in EXPORTS or EXPORTS[name].backend != name or EXPORTS[name].quantized]
+    assert not wrong, (f"evaluate.backend {wrong}: core.export.load_backend runs EXPORTS[backend], so each needs an "
+                       "fp32 export of that name and runtime in EXPORTS (core/export.py)")
 
 
 # ---------------------------------------------------------------------------------------------- generated documents
 def test_every_leaf_key_is_documented():
     undocumented = [key for key, _, description in field_rows() if not description]
     assert not undocumented
+
+
+def test_every_field_of_every_section_is_documented():
+    """Also the fields --help does not list one by one (an evaluate.datasets entry's)."""
+    sections = [cls for _, cls in inspect.getmembers(schema, inspect.isclass)
+                if issubclass(cls, BaseModel) and cls.__module__ == schema.__name__]
+    undocumented = [f"{cls.__name__}.{name}" for cls in sections for name, field in cls.model_fields.items()
+                    if not field.description]
+    assert EvalDatasetConfig in sections and not undocumented, f"add Field(description=...) to {undocumented}"
+
+
+def test_no_description_is_written_twice_in_the_schema():
+    """A field that means the same in several sections is defined once (a shared Annotated type such as
+    WindowTokens, or a subclass such as AnglELoss(CoSENTLoss)), so its help cannot drift apart."""
+    tree = ast.parse((REPO / "configs" / "schema.py").read_text(encoding="utf-8"))
+    texts = Counter(keyword.value.value for keyword in ast.walk(tree) if isinstance(keyword, ast.keyword)
+                    and keyword.arg == "description" and isinstance(keyword.value, ast.Constant))
+    assert not [text for text, count in texts.items() if count > 1]
 
 
 def test_help_mentions_every_leaf_key():
@@ -195,3 +280,14 @@ def test_override_with_invalid_yaml_or_into_a_list_is_a_clear_error(tmp_path):
     raw = {"evaluate": {"datasets": [{"name": "t", "task": "sts"}]}}
     with pytest.raises(UserError, match=r"'evaluate.datasets' is a list; give the whole list"):
         apply_override(raw, ["evaluate", "datasets", "0", "split"], "dev")
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"]])
+def test_the_configs_command_without_a_config_says_where_each_readme_table_comes_from(argv, capsys):
+    from configs.__main__ import main
+    from train.docs import BLOCKS
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "python -m configs --markdown" in out and "python -m train.docs" in out
+    assert all(name in out for name in BLOCKS)
