@@ -15,17 +15,27 @@ from evaluate.evaluators import EVALUATORS
 MAX_POINTS = 600
 
 
+PROJECTION = ("{method} fitted once on both models' embeddings together and applied to each, so the two panels share "
+              "their axes and scale")
+
+
 def embedding_map(texts: list[str], labels: list[str], roles: list[str], base: Embeddings, tuned: Embeddings,
                   seed: int) -> dict:
-    """2-D PCA of up to MAX_POINTS texts (each encoded as its role), fitted per model, for side-by-side plots."""
+    """2-D map of up to MAX_POINTS texts (each encoded as its role) in ONE projection fitted on both models'
+    embeddings together, so the baseline's and the tuned panel can be compared point for point and axis for axis."""
     rng = np.random.default_rng(seed)
     keep = sorted(rng.choice(len(texts), size=min(MAX_POINTS, len(texts)), replace=False))
     texts, labels, roles = [texts[i] for i in keep], [labels[i] for i in keep], [roles[i] for i in keep]
-    points, method = {}, "PCA"
-    for name, emb in (("baseline", base), ("tuned", tuned)):
-        flat, method = project(emb(texts, roles), seed)  # (n_points, 2)
-        points[name] = [[round(float(x), 4), round(float(y), 4)] for x, y in flat]
-    return {**points, "labels": labels, "texts": texts, "method": method}
+    vectors = [emb(texts, roles) for emb in (base, tuned)]  # 2 x (n_points, dim)
+    if vectors[0].shape[1] == vectors[1].shape[1]:
+        flat, method = project(np.concatenate(vectors), seed)  # (2 * n_points, 2): baseline rows first
+        parts, note = np.split(flat, 2), {"projection": PROJECTION.format(method=method)}
+    else:  # embeddings of different widths share no space: one projection each (the caption says so)
+        (first, method), (second, _) = (project(v, seed) for v in vectors)
+        parts, note = [first, second], {}
+    points = {name: [[round(float(x), 4), round(float(y), 4)] for x, y in part]
+              for name, part in zip(("baseline", "tuned"), parts)}
+    return {**points, "labels": labels, "texts": texts, "method": method, **note}
 
 
 def project(vectors: np.ndarray, seed: int) -> tuple[np.ndarray, str]:

@@ -5,7 +5,11 @@ folder with the model's prompts, and every user string escaped."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +19,9 @@ from configs.cli import run
 from configs.load import validate
 from conftest import INCIDENT_ROWS, tiny_config, write_config, write_csv
 from train.push.card import metadata, model_card
+from train.push.card_facts import license_and_language
 from train.push.card_usage import usage_lines
-from train.push.library_card import library_body, library_metadata, read_card
+from train.push.library_card import library_body, library_metadata, read_card, with_dev_scores
 
 PLANTED = "the quartz heron sings at dawn over harbour seven"  # in every training text, nowhere else
 
@@ -58,7 +63,9 @@ def front_matter(card: str) -> dict:
 
 # ------------------------------------------------------------------------------------------- on a real tiny run
 def test_the_model_index_holds_the_tuned_values_of_report_json(planted_run, tmp_path):
-    meta = front_matter(publish(planted_run, tmp_path / "pub"))
+    card = publish(planted_run, tmp_path / "pub", "push.license=mit", "push.language=[en,de]")
+    meta = front_matter(card)  # yaml.safe_load of the header, as the Hub reads it
+    assert meta["license"] == "mit" and meta["language"] == ["en", "de"]
     report = json.loads((planted_run / "eval" / "report.json").read_text())
     [index] = meta["model-index"]
     assert index["name"] == "pub"
@@ -66,9 +73,11 @@ def test_the_model_index_holds_the_tuned_values_of_report_json(planted_run, tmp_
     want = {(name, metric): v["tuned"] for name, info in report["datasets"].items()
             for metric, v in info["metrics"].items() if v["tuned"] is not None}
     assert got == want and len(got) == 6  # retrieval: ndcg@10, mrr@10, map@100, recall@1/10/100
-    assert {r["task"]["type"] for r in index["results"]} == {"retrieval"}
-    # The library's metadata survives: its tags, pipeline and library; ours are added.
-    assert {"sentence-transformers", "generated_from_trainer", "embtune", "loss:mnrl"} <= set(meta["tags"])
+    # sentence-transformers' own cards name InformationRetrievalEvaluator's task 'information-retrieval'
+    assert {r["task"]["type"] for r in index["results"]} == {"information-retrieval"}
+    # The library's metadata survives: its tags, pipeline and library; ours are added, the loss named once.
+    assert {"sentence-transformers", "generated_from_trainer", "embtune"} <= set(meta["tags"])
+    assert [t for t in meta["tags"] if t.startswith("loss:")] == ["loss:MultipleNegativesRankingLoss"]
     assert meta["library_name"] == "sentence-transformers" and meta["pipeline_tag"] == "sentence-similarity"
     assert "base_model" not in meta  # the base is a local folder, not a Hub id the Hub would accept
 
@@ -100,10 +109,80 @@ def test_a_card_that_still_holds_training_text_is_refused(planted_run, tmp_path,
     assert not (tmp_path / "pub").exists()
 
 
-def test_the_usage_snippet_names_the_repo_or_the_folder(planted_run, tmp_path):
+def snippet(card: str) -> str:
+    """The Python code block of the card's Usage section."""
+    usage = card.split("## Usage", 1)[1]
+    return usage.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_snippet(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    cwd.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_usage_snippet_runs_from_another_folder(planted_run, tmp_path):
     card = publish(planted_run, tmp_path / "my-model")
-    assert "model = SentenceTransformer('my-model')" in card and "sentence_transformers_model_id" not in card
-    assert "PATH_OR_REPO_ID" not in card
+    code = snippet(card)
+    assert f"model = SentenceTransformer({str((tmp_path / 'my-model').resolve())!r})" in code
+    assert "sentence_transformers_model_id" not in card and "PATH_OR_REPO_ID" not in card and "quickstart" not in code
+    assert PLANTED not in code  # no evaluation text without push.card_examples: the generic pair
+    result = run_snippet(code, tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.fullmatch(r"tensor\(\[\[[-\d.]+, [-\d.]+\]\]\)\n", result.stdout), result.stdout  # 1 query x 2 docs
+
+
+def test_with_card_examples_the_snippet_scores_a_held_out_pair(planted_run, tmp_path):
+    code = snippet(publish(planted_run, tmp_path / "shown", "push.card_examples=true"))
+    first = json.loads((planted_run / "data" / "test.jsonl").read_text().splitlines()[0])
+    assert repr(first["anchor"]) in code and repr(first["positive"]) in code
+    train = (planted_run / "data" / "train.jsonl").read_text()
+    assert first["anchor"] not in train  # a held-out text, never a training one
+    result = run_snippet(code, tmp_path / "elsewhere")
+    assert result.returncode == 0 and result.stdout.startswith("tensor([["), result.stderr[-3000:]
+
+
+def test_the_card_says_what_the_model_is_and_what_to_know(planted_run, tmp_path):
+    card = publish(planted_run, tmp_path / "pub")
+    body = card.split("---\n", 2)[2]
+    report = json.loads((planted_run / "eval" / "report.json").read_text())
+    first = body.split("\n\n")[1]
+    assert first.startswith("This is a sentence-transformers embedding model fine-tuned from ")
+    held_out = report["primary"]["dataset"]
+    base, tuned = (f"{report['primary'][m]:.4f}" for m in ("baseline", "tuned"))
+    assert f"(query, relevant text) pairs with embtune (mnrl loss). On the held-out set {held_out}, ndcg@10 " \
+           f"goes from {base} (base model) to {tuned} (Δ +0.2000, 95% CI [+0.1000, +0.3000], p = 0.001" in first
+    assert first.endswith("): a significant gain.")
+    assert "This is a sentence-transformers model trained" not in card
+    limits = card.split("## Evaluation and limitations\n\n", 1)[1].split("\n## ", 1)[0]
+    assert limits.startswith("- Held out by topic: the ")  # grouped split: whole topics held out
+    assert "queries search a corpus of" in limits and "No leakage: none of the" in limits
+    assert "Embeddings were computed in fp32." in limits
+    # nothing addressed to the tool's user, no legend of a task not evaluated, hyperparameters listed once
+    assert "evaluate.datasets" not in card and "python -m" not in card.split("## Provenance")[0]
+    assert "clustering:" not in card and "- Hyperparameters:" not in card and "### Training Hyperparameters" in card
+
+
+def test_the_license_and_languages_come_from_the_base_models_card(tmp_path, tiny_model_dir):
+    base = Path(shutil.copytree(tiny_model_dir, tmp_path / "base"))
+    (base / "README.md").write_text("---\nlicense: bsd-3-clause\nlanguage: de\n---\n# base\n")
+    raw = tiny_config(tmp_path, base, {"train": {"path": "x.csv"}}, {"name": "mnrl"})
+    assert license_and_language(validate(raw), {}) == {"license": "bsd-3-clause", "language": ["de"]}
+    raw["push"] = {"license": "mit"}
+    assert license_and_language(validate(raw), {}) == {"license": "mit", "language": ["de"]}
+    (base / "README.md").unlink()
+    assert license_and_language(validate(raw), {}) == {"license": "mit"}
+
+
+def test_the_training_logs_show_the_dev_scores_of_run_json():
+    body = ("### Training Logs\n| Epoch | Step | Training Loss | Validation Loss |\n|:---:|:---:|:---:|:---:|\n"
+            "| 1.0 | 14 | - | - |\n| 2.0 | 28 | 0.9 | - |\n| **3.0** | **42** | **-** | **-** |\n\n### Framework")
+    run = {"dev_history": [{"eval_dev_ndcg@10": 0.6975, "eval_runtime": 1.0, "epoch": 1.0, "step": 14},
+                           {"eval_dev_ndcg@10": 0.7322, "epoch": 3.0, "step": 42}]}
+    assert with_dev_scores(body, run) == (
+        "### Training Logs\n| Epoch | Step | Training Loss | dev ndcg@10 |\n|:---:|:---:|:---:|:---:|\n"
+        "| 1.0 | 14 | - | 0.6975 |\n| 2.0 | 28 | 0.9 | - |\n| **3.0** | **42** | **-** | **0.7322** |\n\n### Framework")
+    assert with_dev_scores(body, {}) == body
 
 
 # ------------------------------------------------------------------------------------------- units
@@ -226,5 +305,22 @@ def test_findings_and_forgetting_lines_show_user_text_as_text(tmp_path, tiny_mod
     assert "<img" not in body and "<script>" not in card and "training text" not in card
     assert "&lt;img src=x onerror=alert(1)&gt; (&lt;img src=x onerror=alert(1)&gt;.csv) spearman\\_cosine: " \
            "0.8000 → 0.7000, delta -0.1000, 95% CI [-0.1500, -0.0500], p=0.001: **lost significantly**" in body
-    assert "shares 2 of its 5 texts with the training split, so its scores overstate the gain." in body
-    assert "- t: none of its 9 texts appears in the training split." in body
+    assert "shares 2 of the 5 texts compared with the training split, so its scores overstate the gain." in body
+    assert "- No leakage: none of the 9 texts compared of t (its queries or sentences;" in body
+
+
+def test_a_keyword_search_that_beats_the_model_is_in_the_cards_first_lines(tmp_path, tiny_model_dir):
+    config = validate(tiny_config(tmp_path, tiny_model_dir, {"train": {"path": "x.csv"}}, {"name": "mnrl"}))
+    values = {"baseline": 0.5, "tuned": 0.6, "delta": 0.1, "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.001,
+              "significant": True, "n_resamples": 10000}
+    bm25 = {"description": "BM25", "metrics": {"ndcg@10": 0.7},
+            "vs": {"against": "tuned", "ndcg@10": {**values, "delta": 0.1, "ci_low": 0.04, "ci_high": 0.16}}}
+    report = {"primary": {"dataset": "t", "metric": "ndcg@10", **values, "improved": True},
+              "datasets": {"t": {"task": "retrieval", "main_metric": "ndcg@10", "metrics": {"ndcg@10": values},
+                                 "reference": {"bm25": bm25}}}, "leakage": {}}
+    run_info = {"base_model": "b", "model_revision": None, "weights_sha256": "a" * 64, "data_sha256": {},
+                "versions": {}, "train": {"rows": 3}}
+    first = model_card(config, run_info, report).split("---\n", 2)[2].split("\n\n")[1]
+    assert first.startswith("This is a sentence-transformers embedding model fine-tuned from b on 3 training rows")
+    assert first.endswith("**But bm25 (BM25) is significantly better than the tuned model on t ndcg@10: 0.7000 "
+                          "against 0.6000 (Δ +0.1000, 95% CI [+0.0400, +0.1600], p = 0.001 from 10,000 resamples).**")

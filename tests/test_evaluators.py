@@ -17,10 +17,14 @@ from evaluate.details import build_details
 from evaluate.evaluators import EVALUATORS, TaskEvaluator, check_task, statistics_legend
 from evaluate.measure import evaluate_model
 from evaluate.pairing import pair_up, primary
+from evaluate.report.html import html_report
+from evaluate.report.set_summary import about_sets
+from evaluate.report.writers import report_markdown
 from evaluate.sets import EvalSet
 from evaluate.significance import compare_means
 from evaluate.tasks.spec import OPTIONS, TaskResult, TaskSpec, call_with_options, declared_options
 from evaluate.units import units_record
+from train.push.card import model_index
 
 
 class Keywords:
@@ -97,6 +101,14 @@ class CentroidTask(TaskSpec):
 
     name, kinds, metrics, main = "centroid", ("classes",), ("centroid_accuracy",), "centroid_accuracy"
     unit, legend = "texts", "centroid: units are texts; p from a paired sign-flip test."
+    metric_meanings = ((r"centroid_accuracy()", "centroid accuracy", "share of texts nearest their own class's mean"),)
+    hub_task_type = "centroid-classification"
+
+    def about(self, table, result):
+        return {"texts": len(table.rows), "centroids": len(set(table.rows["label"]))}
+
+    def about_lines(self, about, quote=str):
+        return [f"{about['texts']} texts around {about['centroids']} class centroids."]
 
     def texts(self, table):
         return {"text": list(table.rows["text"])}
@@ -139,6 +151,20 @@ def test_a_new_evaluator_runs_through_the_report_data_path_by_registering_it_alo
              for run, results in (("A", base), ("B", tuned))}
     assert head_to_head(units)["full"]["toy"]["metrics"]["centroid_accuracy"]["delta"] == entry["delta"]
     assert statistics_legend(["centroid"]).startswith("centroid: units are texts")
+    # The reports and the card speak of it in its own words: what its set is, what its metric means, its task type.
+    datasets["toy"]["about"] = about_sets({"toy": data}, base, {"toy": "centroid"})["toy"]
+    assert datasets["toy"]["about"] == {"texts": 24, "centroids": 3}
+    report = {"run_dir": "runs/toy", "base_model": "b", "tuned_model": "runs/toy/final", "model_revision": None,
+              "datasets": datasets, "primary": primary(type("C", (), {"evaluate": type("E", (), {"primary": None})})(),
+                                                       datasets), "encoding": {}}
+    page, md = html_report(report, details), report_markdown(report)
+    for said in ("<p>24 texts around 3 class centroids.</p>",
+                 "centroid accuracy: share of texts nearest their own class&#39;s mean.",
+                 "centroid: units are texts; p from a paired sign-flip test."):
+        assert said in page, said
+    assert "24 texts around 3 class centroids. centroid accuracy: share of texts nearest their own class's mean." in md
+    [index] = model_index(report, "toy-model")
+    assert {r["task"]["type"] for r in index["results"]} == {"centroid-classification"}
 
 
 def test_a_task_that_cannot_read_a_table_names_the_config_key_and_the_tasks_that_can():

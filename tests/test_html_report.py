@@ -32,7 +32,7 @@ HOSTILE = (
 URL_TEXT = "see https://evil.example/x.js for details"
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "code", "span", "b", "div",
                 "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "i", "svg", "rect", "line", "text",
-                "circle", "polyline", "script", "details", "summary"}
+                "circle", "polyline", "script", "details", "summary", "path", "button"}
 
 
 def hostile(i: int) -> str:
@@ -71,7 +71,7 @@ def scored_pairs(rng: random.Random, n: int, binary: bool) -> list[dict]:
 
 
 def ranked(rng: random.Random, q: int) -> dict:
-    top = [{"text": URL_TEXT if k == 4 else f"doc {q}-{k} {hostile(q + k)}", "score": 0.9 - 0.1 * k,
+    top = [{"text": URL_TEXT if k == 1 else f"doc {q}-{k} {hostile(q + k)}", "score": 0.9 - 0.1 * k,
             "relevant": k == q % 5} for k in range(5)]
     return {"ndcg@10": rng.random(), "top": top}
 
@@ -158,8 +158,10 @@ def test_hostile_strings_are_escaped(page: str) -> None:
         assert text not in page
         assert str(escape(text)) in page, f"{text!r} should be shown (escaped), not dropped"
     assert page.count("<script") == 1 and page.count("</script>") == 1
-    # 2 sts scatters, 2 pair histograms, 2 retrieval histograms, 3 x 2 maps, 1 per-query histogram, 2 training curves
-    assert page.count("<svg") == page.count("</svg>") == 15
+    # 2 sts scatters, 2 pair histograms, 2 retrieval histograms, 2 x 2 maps (the pairs set's map plots the sts set's
+    # texts again: drawn once), 1 per-query histogram, 2 training curves
+    assert page.count('<svg class="chart"') == 13 and page.count("<svg") == page.count("</svg>")
+    assert "the same texts as the map of" in page
     assert 'id="pwn"' not in page
 
 
@@ -202,17 +204,17 @@ def test_page_says_what_each_set_is_how_it_moved_and_how_training_went(page: str
     retrieval = str(escape(f"retrieval {hostile(2)}"))
     assert "<p>80 queries search a corpus of 150 documents; 1 to 3 (mean 1.2) relevant documents per query.</p>" in page
     assert "recall@100 is uninformative here: k = 100 is at least half of the 150-document corpus" in page
-    assert "p &lt; 0.0001 (10,000 resamples)" in page  # the verdict's p at the resampling floor
+    assert "p &lt; 0.0001 from 10,000 resamples)" in page  # the verdict's p at the resampling floor, one parenthesis
     assert f"No leakage: no text of {retrieval} appears in the training split." in page
     # per-query wins and losses: collapsed, counted over every query, with the relevant document's move
     deltas = synthetic()[1][f"retrieval {hostile(2)}"]["per_query_delta"]["values"]
     won, lost = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
     assert len(deltas) == 80 and won + lost == 50  # 30 queries tied
     assert f"<details><summary>Per-query wins and losses: {won} won, 30 tied, {lost} lost of 80 queries" in page
-    assert re.search(r'<td class="num">(&gt; 5|\d) → (&gt; 5|\d)</td>', page)
+    assert re.search(r'<td class="num" data-label="first relevant, rank">(&gt; 5|\d) → (&gt; 5|\d)</td>', page)
     assert "On ndcg@10 hybrid scores highest (0.5600), then tuned (0.5200), bm25 (0.4500), baseline (0.4000)." in page
-    assert "bm25 vs tuned on ndcg@10: Δ -0.0700 (95% CI [-0.0900, -0.0500], p = 0.001): tuned is significantly " \
-           "better." in page
+    assert "bm25 vs tuned on ndcg@10: Δ -0.0700 (95% CI [-0.0900, -0.0500], p = 0.001 from 10,000 resamples): " \
+           "tuned is significantly better." in page
     assert "<p>Plan: 740 training rows, 24 steps, 2 epochs, batch 64, fp32 precision. final/ is the checkpoint of " \
            "step 16, the best dev_ndcg@10 (0.9300) on the dev split.</p>" in page
     assert 'aria-label="training loss"' in page and 'aria-label="dev_ndcg@10 on the dev split"' in page
@@ -282,21 +284,31 @@ def test_chromium_renders_the_report_without_console_errors(chromium: Path, page
     assert shot.exists() and varied_rows(shot.read_bytes()) > 500
     dom = result.stdout
     metrics = re.search(r'<table class="sortable" id="metrics">.*?</table>', dom, re.DOTALL)
-    assert metrics is not None and metrics.group(0).count("<tr") == 1 + 8  # header + one row per metric
+    assert metrics is not None and metrics.group(0).count("<tr") == 1 + 3 + 8  # header, a heading per set, metrics
     assert dom.count("<script") == 1 and "<img" not in dom and 'id="pwn"' not in dom
-    assert dom.count("<circle") == 2 * 80 + 2 * (150 + 150 + 120) + 5 + 3  # sts, maps, loss and dev curves
+    # sts scatters, maps (circles, the other shapes are paths, one per legend key), loss and dev curves
+    markers = dom.count("<circle") + dom.count("<path")
+    assert markers == 2 * 80 + 2 * (150 + 120) + 2 * 7 + 5 + 3
 
 
 def test_sorting_the_metrics_table_in_chromium(chromium: Path, page: str, tmp_path: Path) -> None:
     # The page's policy runs only its own script (by hash), so the test drops the policy to add a click.
-    click = '<script>document.querySelectorAll("#metrics th")[5].click();</script></body>'
+    # The header is a button, so a keyboard reaches it (Tab) and activates it (Enter/Space, which fire click).
+    click = ('<script>var b = document.querySelectorAll("#metrics th button")[2]; b.focus(); b.click();'
+             '</script></body>')
     page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</body>", click)
     path = tmp_path / "click.html"
     path.write_text(page, encoding="utf-8")
     result, _ = render(chromium, path, tmp_path)
     assert result.returncode == 0 and console_messages(result.stderr) == []
-    deltas = [float(d) for d in re.findall(r'<td class="num delta">([^<]+)</td>', result.stdout)[:8]]
-    assert deltas == sorted(deltas) and len(deltas) == 8
+    table = re.search(r'<table class="sortable" id="metrics">.*?</table>', result.stdout, re.DOTALL).group(0)
+    assert '<th aria-sort="ascending"><button type="button">Δ [95% CI]</button></th>' in table
+    assert table.count('aria-sort="none"') == 4
+    groups = re.findall(r"<tbody>(.*?)</tbody>", table, re.DOTALL)
+    assert len(groups) == 3  # sorted within each dataset: its rows stay under its heading
+    for group in groups:
+        deltas = [float(d) for d in re.findall(r'<td class="num delta">([^<]+)<span', group)]
+        assert deltas == sorted(deltas) and deltas
 
 
 def test_console_error_detector_catches_a_broken_page(chromium: Path, tmp_path: Path) -> None:
@@ -348,6 +360,34 @@ def on_a_phone(chromium: Path, page: str, tmp_path: Path) -> tuple[dict, Path]:
     return json.loads(found[0].group(1)), shot
 
 
+FIRST_SCREEN = """<script>
+var cell = document.querySelector("#metrics td.delta"), box = cell.getBoundingClientRect();
+console.log("FIRST " + JSON.stringify({bottom: box.bottom, right: box.right, text: cell.textContent,
+  window: window.innerWidth}));
+</script></body>"""
+PHONE_SCREEN = 844  # px: the height of a 390 px wide phone's screen (iPhone 12 to 15)
+
+
+def first_delta_on_a_phone(chromium: Path, page: str, tmp_path: Path) -> dict:
+    measured = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</body>", FIRST_SCREEN)
+    (tmp_path / "report.html").write_text(measured, encoding="utf-8")
+    (tmp_path / "phone.html").write_text(PHONE, encoding="utf-8")
+    result, _ = render(chromium, tmp_path / "phone.html", tmp_path)
+    found = [re.search(r'"FIRST (\{.*\})", source', m) for m in console_messages(result.stderr)]
+    assert result.returncode == 0 and found and found[0], result.stderr[-3000:]
+    return json.loads(found[0].group(1))
+
+
+def test_the_first_screen_of_a_phone_shows_a_delta_with_its_interval(chromium: Path, page: str,
+                                                                       tmp_path: Path) -> None:
+    first = first_delta_on_a_phone(chromium, page, tmp_path)
+    assert first["window"] == 390 and first["bottom"] <= PHONE_SCREEN and first["right"] <= 390, first
+    assert re.fullmatch(r"[+-]\d\.\d{4}\[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]", first["text"]), first
+    # the check can fail: a long block above the table pushes the first delta off the first screen
+    pushed = page.replace('<h2>Metrics</h2>', '<p>' + 'long words ' * 400 + '</p><h2>Metrics</h2>')
+    assert first_delta_on_a_phone(chromium, pushed, tmp_path)["bottom"] > PHONE_SCREEN
+
+
 def test_the_phone_check_catches_a_table_that_does_not_scroll(chromium: Path, page: str, tmp_path: Path) -> None:
     measure, _ = on_a_phone(chromium, page.replace(".scroll{overflow-x:auto;", ".scroll{"), tmp_path)
     assert measure["wide"] and measure["page"] > measure["window"] == 390, measure
@@ -359,3 +399,40 @@ def test_a_phone_sees_the_page_without_sideways_overflow(chromium: Path, page: s
     assert measure["wide"] == [], measure  # every table fits or scrolls inside its own wrapper
     assert measure["page"] <= measure["window"], measure  # nothing else pushes the page sideways either
     assert shot.exists() and varied_rows(shot.read_bytes()) > 500
+
+
+# --- weight and contrast ---------------------------------------------------------------------------------------------
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of '#rgb' or '#rrggbb'."""
+    hex_ = colour.lstrip("#")
+    hex_ = "".join(c * 2 for c in hex_) if len(hex_) == 3 else hex_
+    channels = [int(hex_[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_text_colour_meets_wcag_aa_on_every_light_background() -> None:
+    css = (Path(__file__).resolve().parents[1] / "evaluate/report/templates/report.css").read_text()
+    texts = set(re.findall(r"(?<![-\w])(?:color|fill):(#[0-9a-fA-F]{3,6})\b", css)) - {"#fff"}
+    grounds = {"#ffffff", *re.findall(r"background:(#[0-9a-fA-F]{6})", css)}
+    light = [g for g in grounds if luminance(g) > 0.7]
+    assert len(texts) >= 8 and len(light) >= 8
+    weak = [(t, g, round(contrast(t, g), 2)) for t in texts for g in light if contrast(t, g) < 4.5]
+    assert weak == [], weak
+    assert contrast("#888888", "#ffffff") < 4.5  # the old greyed row: the check would have caught it
+
+
+def test_the_box_plot_of_many_pairs_carries_no_per_point_text() -> None:
+    report, details = synthetic()
+    sts = next(name for name in details if name.startswith("sts"))
+    rng = random.Random(1)
+    details[sts]["pairs"] = [{**p, "gold": float(rng.randrange(6))} for p in scored_pairs(rng, 1600, binary=False)]
+    page = html_report(report, details)
+    strip = re.search(r'<svg class="chart"[^>]*aria-label="similarity per gold level".*?</svg>', page, re.DOTALL)
+    assert strip is not None and strip.group(0).count("h0") == 2 * 1600 and "<title>" not in strip.group(0)
+    assert len(page.encode()) < 600_000  # 3,200 dots, 2 x 270 map points, histograms: well under the old weight

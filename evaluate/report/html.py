@@ -17,7 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from evaluate.report import frontier, legends, run_summary, wording
+from evaluate.report import caveats, frontier, legends, run_summary, wording
 from evaluate.report.charts import delta_histogram, map_view, pair_charts, short, training_charts
 from evaluate.report.set_summary import about_from_details, about_lines
 from evaluate.report.wording import num, p_text
@@ -31,64 +31,73 @@ SORT_JS = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
 # Defence in depth: only the script above may run (by hash), and nothing may be fetched from anywhere.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; script-src 'sha256-"
        + base64.b64encode(hashlib.sha256(SORT_JS.encode()).digest()).decode() + "'")
-METRIC_HEAD = ("dataset", "task", "metric", "baseline", "tuned", "delta", "95% CI", "p", "significant")
+METRIC_HEAD = ("metric", "baseline → tuned", "Δ [95% CI]", "p (resamples)", "significant")
+DOCS_SHOWN, DOC_CHARS = 3, 110  # per-query view: each model's top documents, each cut to this many characters
 
 
-def metric_row(name: str, info: dict, metric: str, v: dict, dim: str | None, flagged: bool) -> dict:
-    """One metrics-table row; the main metric in bold, significant gains green and losses red."""
+def cell(text: object, cls: str = "", sub: str = "") -> dict:
+    """A table cell: its text, CSS class and an optional second line (the interval under a delta)."""
+    return {"text": text, "cls": cls, "sub": sub}
+
+
+def metric_row(info: dict, metric: str, v: dict, flagged: bool) -> dict:
+    """One metrics-table row: metric, baseline → tuned, delta over its interval, p with its resample count, verdict.
+    The main metric in bold, significant gains green and losses red, an uninformative metric marked †."""
     classes = ["main"] * (metric == info["main_metric"]) + ["uninformative"] * flagged
     if v.get("significant") and v.get("delta") is not None:
         classes.append("gain" if v["delta"] > 0 else "loss")
-    ci = f"[{num(v['ci_low'], '+.4f')}, {num(v['ci_high'], '+.4f')}]" if v.get("ci_low") is not None else "—"
+    n = v.get("n_resamples")
+    p = p_text(v.get("p_value"), n) + (f" ({n:,})" if n and v.get("p_value") is not None else "")
     significant = ("yes" if v["significant"] else "no") if "significant" in v else "—"
-    cells = [(dim, "")] * (dim is not None) + [(name, ""), (info["task"], ""), (metric + " †" * flagged, "")]
-    cells += [(num(v["baseline"]), "num"), (num(v["tuned"]), "num"), (num(v["delta"], "+.4f"), "num delta"),
-              (ci, "num"), (p_text(v.get("p_value"), v.get("n_resamples")), "num"), (significant, "")]
-    return {"cls": " ".join(classes), "cells": cells}
+    return {"cls": " ".join(classes), "cells": [
+        cell(metric + " †" * flagged, "metric"), cell(f"{num(v['baseline'])} → {num(v['tuned'])}", "num"),
+        cell(num(v["delta"], "+.4f"), "num delta", wording.interval_text(v)), cell(p, "num"), cell(significant)]}
 
 
 def metrics_view(levels: dict[str, dict], table_id: str, corpus: dict[str, int | None], dims: bool = False) -> dict:
-    """The metrics table (with a leading 'dim' column per truncation level when ``dims``) and its notes."""
-    rows, notes = [], []
+    """The metrics table, one row group per dataset (per truncation level and dataset when ``dims``), its notes."""
+    groups, notes = [], []
     for level, sets in levels.items():
         for name, info in sets.items():
-            for metric, v in info["metrics"].items():
-                flag = wording.uninformative(metric, corpus.get(name))
-                rows.append(metric_row(name, info, metric, v, level if dims else None, bool(flag)))
-                notes += [f"{level} {name} {metric}: {v['undefined']}".strip()] if v.get("undefined") else []
-    head = ("dim",) * dims + METRIC_HEAD
-    return {"table": {"id": table_id, "sortable": True, "head": head, "rows": rows},
+            rows = [metric_row(info, metric, v, bool(wording.uninformative(metric, corpus.get(name))))
+                    for metric, v in info["metrics"].items()]
+            notes += [f"{level} {name} {m}: {v['undefined']}".strip() for m, v in info["metrics"].items()
+                      if v.get("undefined")]
+            heading = f"{level} dimensions · {name}" if dims else name
+            groups.append({"heading": heading, "task": info["task"], "rows": rows})
+    return {"table": {"id": table_id, "sortable": True, "head": METRIC_HEAD, "groups": groups},
             "notes": [f"Undefined (—): {n}" for n in notes]}
 
 
 def reference_view(info: dict) -> dict | None:
-    """BM25, hybrid, rerank or chunked rows beside the baseline and tuned model, and which wins, in words."""
+    """BM25, hybrid, rerank or chunked rows beside the baseline and tuned model, and which wins, in words. A row's
+    description goes under the table (a long description in a cell wraps to many lines on a phone)."""
     rows = info.get("reference") or {}
     if not rows:
         return None
     metrics, main = list(info["metrics"]), info["main_metric"]
     values = {m: {"baseline": v.get("baseline"), "tuned": v.get("tuned")} for m, v in info["metrics"].items()}
-    table_rows = [{"cls": "", "cells": [(model, "")] + [(num(values[m][model]), "num") for m in metrics] + [("", "")]}
-                  for model in ("baseline", "tuned")]
-    sentences = []
+    table_rows = [{"cls": "", "cells": [cell(model)] + [cell(num(values[m][model]), "num") for m in metrics]
+                   + [cell("")]} for model in ("baseline", "tuned")]
+    sentences, described = [], []
     for name, row in rows.items():
         compared = wording.reference_stats(row, main)
-        vs = f"{num(compared[1].get('delta'), '+.4f')} vs {compared[0]}" if compared else "—"
-        cells = [(f"{name}: {row.get('description', '')}".rstrip(": "), "")]
-        cells += [(num(row.get("metrics", {}).get(m)), "num") for m in metrics] + [(vs, "num")]
-        table_rows.append({"cls": "reference", "cells": cells})
+        vs = cell(num(compared[1].get("delta"), "+.4f"), "num", f"vs {compared[0]}") if compared else cell("—")
+        table_rows.append({"cls": "reference", "cells": [cell(name)] + [
+            cell(num(row.get("metrics", {}).get(m)), "num") for m in metrics] + [vs]})
         sentences += [wording.comparison_sentence(name, *compared, main)] if compared else []
+        described += [f"{name}: {row['description']}"] if row.get("description") else []
     ranking = {**{m: values[main][m] for m in ("baseline", "tuned")},
                **{n: r.get("metrics", {}).get(main) for n, r in rows.items()}}
     head = ("row", *metrics, f"Δ {main}")
-    return {"table": {"id": "", "sortable": False, "head": head, "rows": table_rows},
+    return {"table": {"id": "", "sortable": False, "head": head, "rows": table_rows}, "described": described,
             "sentences": [wording.ranking_sentence(ranking, main), *sentences]}
 
 
 def query_row(q: dict) -> dict:
     def side(result: dict) -> dict:
-        top = [{"text": short(d["text"]), "score": num(d["score"], ".3f"), "relevant": bool(d.get("relevant"))}
-               for d in result.get("top", [])]
+        top = [{"text": short(d["text"], DOC_CHARS), "score": num(d["score"], ".3f"),
+                "relevant": bool(d.get("relevant"))} for d in result.get("top", [])[:DOCS_SHOWN]]
         return {"ndcg": num(result.get("ndcg@10"), ".3f"), "top": top}
     return {"cls": "gain" if q["delta"] > 0 else "loss" if q["delta"] < 0 else "", "query": q["query"],
             "relevant": "; ".join(short(r, 80) for r in q.get("relevant", [])), "delta": num(q["delta"], "+.3f"),
@@ -111,19 +120,35 @@ def queries_view(detail: dict) -> dict | None:
             "histogram": delta_histogram(deltas, metric) if deltas else None}
 
 
-def dataset_view(name: str, info: dict, detail: dict | None, run_dir: str) -> dict:
-    """One dataset's section: what the set is, its legend and flags, reference rows, then its pictures."""
+def same_map_as(details: dict) -> dict[str, str]:
+    """{set: the earlier set whose map plots the same texts}: a map is drawn once per distinct text set."""
+    seen: dict[frozenset, str] = {}
+    out = {}
+    for name, detail in details.items():
+        texts = frozenset((detail or {}).get("map", {}).get("texts") or ())
+        if texts and texts in seen:
+            out[name] = seen[texts]
+        seen.setdefault(texts, name) if texts else None
+    return out
+
+
+def dataset_view(name: str, info: dict, detail: dict | None, run_dir: str, same_map: str | None = None) -> dict:
+    """One dataset's section: what the set is, its legend and flags, reference rows, then its pictures (its map
+    only when no earlier set's map plots the same texts: ``same_map`` names that set)."""
     about = about_from_details(info, detail)
     flags = [wording.uninformative(m, about.get("corpus")) for m in info["metrics"]]
     detail = detail or {}
     charts = pair_charts(detail)
-    return {"name": name, "task": info["task"], "about": about_lines(about), "rows": info.get("rows", "?"),
-            "source": wording.source_name(info.get("source", ""), run_dir),
+    meanings = legends.task_meanings(info["task"], list(info["metrics"]))
+    return {"name": name, "task": info["task"], "about": about_lines(about, str, info["task"]),
+            "rows": info.get("rows", "?"), "source": wording.source_name(info.get("source", ""), run_dir),
             "fingerprint": str(info.get("fingerprint", ""))[:16],
-            "legend": f"{wording.metric_meanings(list(info['metrics']))} {legends.task_legend(info['task'])}".strip(),
+            "legend": f"{meanings} {legends.task_legend(info['task'])}".strip(),
             "notes": [f for f in flags if f], "reference": reference_view(info), "has_details": bool(detail),
-            "charts": [{"heading": charts[0], "panels": charts[1]}] if charts else [],
-            "map": map_view(detail["map"]) if detail.get("map") else None, "queries": queries_view(detail)}
+            "charts": [{"heading": charts[0], "panels": charts[1], "caption": charts[2]}] if charts else [],
+            "map": map_view(detail["map"], legends.map_look_for(info["task"])) if detail.get("map") and not same_map
+            else None,
+            "same_map": same_map, "queries": queries_view(detail)}
 
 
 def training_view(run: dict | None) -> dict | None:
@@ -131,8 +156,12 @@ def training_view(run: dict | None) -> dict | None:
     if not run:
         return None
     loss, dev, dev_name = run_summary.curves(run)
-    return {"plan": run_summary.plan_text(run), "final": run_summary.final_text(run),
-            "charts": training_charts(loss, dev, dev_name, run_summary.final_step(run))}
+    base = run_summary.base_dev_score(run)
+    captions = ["Training loss: the loss of each logged batch (in the loss's own units; lower is better)."] * bool(loss)
+    captions += [run_summary.dev_caption(run, dev_name)] if dev else []
+    return {"plan": run_summary.plan_text(run), "final": run_summary.final_text(run), "captions": captions,
+            "charts": training_charts(loss, [p for p in dev if p[0] != 0], dev_name, run_summary.final_step(run),
+                                      base)}
 
 
 def same_tuned_model(merge: dict | None, report: dict) -> bool:
@@ -195,13 +224,15 @@ def page_view(report: dict, details: dict, run: dict | None, merge: dict | None 
         "title": wording.run_name(run_dir), "base_model": wording.model_name(report["base_model"]),
         "revision": report.get("model_revision") or "unpinned",
         "tuned_model": wording.model_name(report["tuned_model"]),
-        "verdict": wording.verdict(report["primary"]),
+        "verdict": wording.verdict(report["primary"]), "caveats": caveats.reference_caveats(report),
+        "precision": caveats.precision_sentence(report),
         "leakage": wording.leakage_statements(report.get("leakage") or {}, list(datasets),
-                                              report.get("leakage_checked")),
+                                              report.get("leakage_checked"), str, report.get("leakage_comparison")),
         "metrics": metrics_view({"": datasets}, "metrics", corpus),
         "truncated": {"dim": report.get("embedding_dim", "?"), "sizes": ", ".join(map(str, truncated)), **metrics_view(
             {str(d): sets for d, sets in truncated.items()}, "truncated", corpus, dims=True)} if truncated else None,
-        "sections": [dataset_view(name, info, details.get(name), run_dir) for name, info in datasets.items()],
+        "sections": [dataset_view(name, info, details.get(name), run_dir, same_map_as(details).get(name))
+                     for name, info in datasets.items()],
         "training": training_view(run), "merge": merge_view(merge) if same_tuned_model(merge, report) else None,
         "similarity": wording.similarity_sentence(report.get("similarity") or {}),
         "prompts": prompts_view(report.get("prompts") or {}), "encoding": encoding_view(report.get("encoding") or {}),

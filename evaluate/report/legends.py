@@ -1,11 +1,21 @@
-"""Legends under a metrics table, asked of each task's spec (its unit, how its interval and p are computed)."""
+"""Legends asked of each task's spec: its unit and how its interval and p are computed, and what its metrics mean."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from evaluate.evaluators import EVALUATORS, statistics_legend
-from evaluate.report.wording import P_FLOOR, STATISTICS_LEGEND
+from evaluate.report.wording import P_FLOOR, STATISTICS_LEGEND, metric_meanings
+
+
+def task_meanings(task: str, metrics: Sequence[str]) -> str:
+    """What the metrics mean, in the words of their task's spec (``TaskSpec.metric_meanings``)."""
+    return metric_meanings(metrics, getattr(EVALUATORS.get(task), "metric_meanings", ()))
+
+
+def map_look_for(task: str) -> str:
+    """What to look for in the task's 2-D map (``TaskSpec.map_look_for``); '' for a task no longer registered."""
+    return getattr(EVALUATORS.get(task), "map_look_for", "")
 
 
 def task_legend(task: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from evaluate.report.wording import num, p_text, uninformative
+from evaluate.report.wording import interval_text, num, p_text, uninformative
 
 # Markdown punctuation that can start emphasis, code, links/images, tables or strikethrough; '#' only at the start.
 _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
@@ -27,8 +27,8 @@ def md_escape(text: object) -> str:
 
 def metric_line(name: str, info: dict, metric: str, v: dict, first: str = "", flagged: bool = False) -> str:
     bold = "**" if metric == info["main_metric"] else ""
-    ci = f"[{num(v.get('ci_low'), '+.4f')}, {num(v.get('ci_high'), '+.4f')}]" if v.get("ci_low") is not None else ""
-    p = p_text(v.get("p_value"), v.get("n_resamples"))
+    ci, n = interval_text(v), v.get("n_resamples")
+    p = p_text(v.get("p_value"), n) + (f" ({n:,} resamples)" if n and v.get("p_value") is not None else "")
     verdict = ("yes" if v["significant"] else "no") if "significant" in v else ""
     shown = f"{bold}{html.escape(metric)}{bold}" + " †" * flagged  # our own names: HTML-inert is enough
     return (f"| {first}{md_escape(name)} | {info['task']} | {shown} | {num(v['baseline'])} | "

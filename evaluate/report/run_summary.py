@@ -58,3 +58,21 @@ def curves(run: dict) -> tuple[list[tuple[float, float]], list[tuple[float, floa
     key = dev_metric_key(run)
     dev = [(e["step"], e[key]) for e in run.get("dev_history", []) if key and e.get(key) is not None]
     return loss, dev, (key or "").removeprefix("eval_")
+
+
+def base_dev_score(run: dict) -> float | None:
+    """The base model's dev score, when run.json has it: a dev evaluation at step 0 (before any update)."""
+    key = dev_metric_key(run)
+    start = [e.get(key) for e in run.get("dev_history", []) if key and e.get("step") == 0]
+    return start[0] if start and start[0] is not None else None
+
+
+def dev_caption(run: dict, dev_name: str) -> str:
+    """What the dev chart shows and, when the base model's dev score is missing, why its axis starts later."""
+    said = (f"{dev_name} on the dev split (data held back from training) after each dev evaluation; the dashed "
+            "final/ line marks the checkpoint kept.")
+    if base_dev_score(run) is not None:
+        return said + " The dashed horizontal line is the base model's score before training (step 0)."
+    return (said + " The base model's dev score is not in run.json (training records no dev evaluation before its "
+            "first update), so the chart cannot show where training started; the metrics table compares "
+            "with the base model on the test data.")

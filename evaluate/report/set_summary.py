@@ -1,55 +1,24 @@
-"""What an evaluation set is, for the top of its report section: queries and corpus size, relevant documents per
-query, pairs and gold levels, classes, and whether its texts are another evaluated set's texts.
+"""What an evaluation set is, for the top of its report section: what its task's spec says of it (queries and
+corpus, pairs and gold levels, classes, ...) and the notes that apply to any set: long documents, queries that
+cannot score, and whether its texts are another evaluated set's texts.
 
-``about_sets`` builds the JSON-ready ``report.json`` entry ``datasets[name]["about"]`` from the tables and one
-model's task results (the counts do not depend on the model); ``about_lines`` words it for both reports. Which
-facts apply is decided from what the result and the table hold, never from the task's name.
+``about_sets`` builds the JSON-ready ``report.json`` entry ``datasets[name]["about"]`` with each spec's
+``TaskSpec.about``; ``about_lines`` words it with the spec's ``TaskSpec.about_lines`` for both reports. Nothing here
+branches on a task's name or a result's shape.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 
-from evaluate.report.wording import Quote, num
-
-MAX_LEVELS = 10  # more distinct gold scores than this: a range, not levels
-
-
-def retrieval_about(queries: Mapping[str, str], corpus: Mapping[str, str], qrels: Mapping[str, Mapping]) -> dict:
-    """Queries, corpus size, relevant documents per query (min, mean, max) and the relevance grades used."""
-    per_query = [sum(1 for grade in qrels.get(q, {}).values() if grade > 0) for q in queries]
-    grades = sorted({grade for judged in qrels.values() for grade in judged.values() if grade > 0})
-    spread = {"min": min(per_query), "mean": sum(per_query) / len(per_query), "max": max(per_query)} \
-        if per_query else {"min": 0, "mean": 0.0, "max": 0}
-    return {"queries": len(queries), "corpus": len(corpus), "relevant_per_query": spread, "grades": grades}
+from evaluate.evaluators import DEFAULT_TASK, EVALUATORS
+from evaluate.report.wording import Quote
+from evaluate.tasks.summaries import pairs_about, retrieval_about  # noqa: F401  (older callers import them here)
 
 
-def pairs_about(first: Sequence[str], second: Sequence[str], gold: Sequence[float]) -> dict:
-    """Pairs, distinct texts, and the gold levels with their pair counts (or only the range when there are many)."""
-    levels = Counter(float(g) for g in gold)
-    out = {"pairs": len(gold), "texts": len(set(first) | set(second)),
-           "gold_range": [min(levels), max(levels)] if levels else None}
-    if len(levels) <= MAX_LEVELS:
-        out["gold_levels"] = {f"{g:g}": n for g, n in sorted(levels.items())}
-    return out
-
-
-def classes_about(labels: Sequence[object]) -> dict:
-    counts = Counter(labels)
-    return {"texts": len(labels), "classes": len(counts), "smallest_class": min(counts.values(), default=0)}
-
-
-def describe(table, result) -> dict:
-    """The facts that apply: a result with a retrieval set (queries, corpus, qrels), pairs with gold, or labels."""
-    columns = table.rows.column_names
-    if getattr(result, "retrieval", None):
-        return retrieval_about(*result.retrieval[:3])
-    if "sentence1" in columns and getattr(result, "gold", None) is not None:
-        return pairs_about(table.rows["sentence1"], table.rows["sentence2"], list(result.gold))
-    if "label" in columns:
-        return classes_about(list(table.rows["label"]))
-    return {"rows": len(table.rows)}
+def describe(spec, table, result) -> dict:
+    """The set's facts as its task's spec states them (``TaskSpec.about``)."""
+    return spec.about(table, result)
 
 
 def about_from_details(info: Mapping, detail: Mapping | None) -> dict:
@@ -86,48 +55,21 @@ def derived_from(texts: Mapping[str, set[str]]) -> dict[str, dict]:
     return out
 
 
-def about_sets(tables: Mapping[str, object], results: Mapping[str, object]) -> dict[str, dict]:
+def about_sets(tables: Mapping[str, object], results: Mapping[str, object],
+               tasks: Mapping[str, str] | None = None) -> dict[str, dict]:
     """{dataset name: its ``about`` entry}, for report.json's ``datasets[name]["about"]``.
 
     Args:
         tables: dataset name -> its evaluation ``data.sources.Table``.
         results: dataset name -> one model's task result for it (the baseline's will do).
+        tasks: dataset name -> its task; by default each table's kind's default task (``DEFAULT_TASK``), for
+            callers that do not pass it.
     """
-    out = {name: describe(table, results[name]) for name, table in tables.items()}
+    tasks = tasks or {name: DEFAULT_TASK[table.kind] for name, table in tables.items()}
+    out = {name: describe(EVALUATORS[tasks[name]], table, results[name]) for name, table in tables.items()}
     for name, note in derived_from({name: texts_of(table) for name, table in tables.items()}).items():
         out[name]["derived_from"] = note
     return out
-
-
-def relevant_text(spread: Mapping[str, float]) -> str:
-    """'1 relevant document per query', '1 to 3 (mean 1.2) relevant documents per query'."""
-    if spread["min"] == spread["max"]:
-        return f"{spread['min']:g} relevant document{'s' * (spread['min'] != 1)} per query"
-    return f"{spread['min']:g} to {spread['max']:g} (mean {spread['mean']:.2g}) relevant documents per query"
-
-
-def retrieval_lines(about: Mapping) -> list[str]:
-    if "corpus" not in about:  # an older report: only the query count is known
-        return [f"{about['queries']} queries (corpus size not recorded)."]
-    grades = about.get("grades") or []
-    graded = f", judged at grades {', '.join(f'{g:g}' for g in grades)}" if len(grades) > 1 else ""
-    return [f"{about['queries']} queries search a corpus of {about['corpus']} documents; "
-            f"{relevant_text(about['relevant_per_query'])}{graded}."]
-
-
-def pairs_lines(about: Mapping) -> list[str]:
-    levels = about.get("gold_levels")
-    if levels:
-        gold = f"{len(levels)} gold levels: " + ", ".join(f"{g} ({n} pairs)" for g, n in levels.items())
-    else:
-        low, high = about.get("gold_range") or (None, None)
-        gold = f"gold scores from {num(low, 'g')} to {num(high, 'g')}"
-    texts = f" of {about['texts']} distinct texts" if about.get("texts") else ""
-    return [f"{about['pairs']} pairs{texts}; {gold}."]
-
-
-def classes_lines(about: Mapping) -> list[str]:
-    return [f"{about['texts']} texts in {about['classes']} classes (the smallest has {about['smallest_class']})."]
 
 
 def long_document_lines(note: Mapping | None) -> list[str]:
@@ -145,18 +87,30 @@ def long_document_lines(note: Mapping | None) -> list[str]:
             f"{chunked['max_tokens']} tokens (overlap {chunked['overlap']}), each document scored by its best window."]
 
 
-def about_lines(about: Mapping, quote: Quote = str) -> list[str]:
-    """Sentences saying what the set is, from whichever facts its ``about`` entry holds."""
-    lines: list[str] = []
-    if "queries" in about:
-        lines += retrieval_lines(about)
-    if "pairs" in about:
-        lines += pairs_lines(about)
-    if "classes" in about:
-        lines += classes_lines(about)
-    lines += long_document_lines(about.get("long_documents"))
+def unscorable_lines(about: Mapping) -> list[str]:
+    """Queries no model can score above 0 on (no relevant document can be found for them), when recorded."""
+    count = about.get("unscorable_queries")
+    if not count:
+        return []
+    of = f" of the {about['queries']}" if about.get("queries") else ""
+    return [f"{count}{of} queries cannot score above 0 for any model: none of their relevant documents is in the "
+            "corpus searched. They count as 0 in every metric for both models."]
+
+
+def derived_lines(about: Mapping, quote: Quote) -> list[str]:
     note = about.get("derived_from")
-    if note:
-        part = f"all {note['of']}" if note["shared"] == note["of"] else f"{note['shared']} of the {note['of']}"
-        lines.append(f"Not an independent set: {part} of its texts are also texts of {quote(note['set'])}.")
-    return lines
+    if not note:
+        return []
+    part = f"all {note['of']}" if note["shared"] == note["of"] else f"{note['shared']} of the {note['of']}"
+    return [f"Not an independent set: {part} of its texts are also texts of {quote(note['set'])}."]
+
+
+def about_lines(about: Mapping, quote: Quote = str, task: str | None = None) -> list[str]:
+    """Sentences saying what the set is: its task spec's own (``TaskSpec.about_lines``), then the notes that apply
+    to any task (long documents, unscorable queries, a set derived from another). A task no longer registered says
+    only its notes."""
+    spec: object | None = EVALUATORS.get(task or "")
+    own: Callable[..., list[str]] | None = getattr(spec, "about_lines", None)
+    lines = own(about, quote) if own else []
+    return [*lines, *long_document_lines(about.get("long_documents")), *unscorable_lines(about),
+            *derived_lines(about, quote)]

@@ -11,8 +11,9 @@ never from data, and each colour means one thing on a page:
 | ``CATEGORY_COLOURS``            | the categories of one map (topics, roles, gold levels), named in its legend |
 | dark grey ``#555555``           | a neutral series (per-query deltas)      |
 
-Legends sit in a band above the plot area, never on the data. The SVGs carry no ``xmlns`` URL: inline SVG in HTML5
-needs none.
+Each map category also has its own marker shape (``CATEGORY_SHAPES``, drawn by :mod:`evaluate.report.svg_map`), so no
+category depends on telling hues apart. Legends sit in a band above the plot area, never on the data. The SVGs carry
+no ``xmlns`` URL: inline SVG in HTML5 needs none.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ RELEVANCE_COLOURS = {"positive": "#009E73", "negative": "#CC79A7"}
 # Colour-blind-safe hues far from the four above (Okabe-Ito sky blue and black, Paul Tol's muted indigo, olive, wine
 # and sand); labels past the sixth are drawn grey. Vermillion is left out: at half opacity it reads as orange.
 CATEGORY_COLOURS = ("#332288", "#56B4E9", "#999933", "#882255", "#DDCC77", "#000000")
+# Each category colour comes with its own marker shape, so categories stay apart without telling hues apart
+# (deuteranopia, greyscale print).
+CATEGORY_SHAPES = ("circle", "square", "triangle", "diamond", "down", "cross")
 NEUTRAL, GREY = "#555555", "#BBBBBB"
 CHAR_WIDTH, LEGEND_ROW = 6.2, 16  # px per legend character (11 px font) and per legend row
 
@@ -160,6 +164,17 @@ def dot(x: float, y: float, colour: str, tip: str | None, radius: float = 2.6, o
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{colour}"{fade}>{title}</circle>'
 
 
+def dots_path(points: Sequence[tuple[float, float]], colour: str, radius: float, opacity: float = 1.0) -> str:
+    """Many dots without hover text as ONE path of zero-length segments with round caps (a dot each): ~15 bytes a
+    dot instead of ~80 for a circle element, so a plot of thousands of pairs stays light."""
+    if not points:
+        return ""
+    d = "".join(f"M{x:.1f} {y:.1f}h0" for x, y in points)
+    fade = f' stroke-opacity="{opacity}"' if opacity < 1 else ""
+    return (f'<path class="dots" d="{d}" fill="none" stroke="{colour}" stroke-width="{2 * radius:g}" '
+            f'stroke-linecap="round"{fade}/>')
+
+
 def scatter_svg(title: str, points: Sequence[tuple[float, float]], colours: Sequence[str], x_label: str,
                 y_label: str, ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
                 tips: Sequence[str] | None = None, legend: Sequence[tuple[str, str]] = ()) -> Markup:
@@ -229,13 +244,13 @@ def box(frame: Frame, centre: float, half: float, values: Sequence[float], colou
 
 
 def strip_svg(title: str, levels: Sequence[str], series: Sequence[tuple[str, str, Mapping[str, Sequence[float]]]],
-              x_label: str, y_label: str, tips: Mapping[str, Sequence[str]] | None = None) -> Markup:
+              x_label: str, y_label: str) -> Markup:
     """Box-and-strip plot: for each level on x, each series' values as jittered dots under a box (quartiles).
 
     Args:
         levels: the categories on the x axis, in order (e.g. gold levels '0', '0.4', '1').
-        series: (name, colour, {level: values}) per series, drawn side by side within a level.
-        tips: optional {level: tooltip per value}, shared by the series (values are aligned across series).
+        series: (name, colour, {level: values}) per series, drawn side by side within a level. No dot has a
+            tooltip: thousands of them weigh hundreds of kilobytes and one pair's text tells nothing of a box.
     """
     values = [v for _, _, by_level in series for level in levels for v in finite(by_level.get(level, []))]
     frame, key = with_legend(Frame((-0.5, len(levels) - 0.5), padded_range(values), width=460), [
@@ -245,10 +260,9 @@ def strip_svg(title: str, levels: Sequence[str], series: Sequence[tuple[str, str
     for i, level in enumerate(levels):
         for s, (_, colour, by_level) in enumerate(series):
             centre, level_values = i - 0.4 + band * (s + 0.5), list(by_level.get(level, []))
-            for j, v in enumerate(level_values):
-                jitter = ((j * 0.618034) % 1 - 0.5) * band * 0.7  # deterministic, evenly spread
-                tip = tips[level][j] if tips and level in tips else None
-                parts.append(dot(frame.x(centre + jitter), frame.y(v), colour, tip, radius=2.2, opacity=0.45))
+            jitter = [((j * 0.618034) % 1 - 0.5) * band * 0.7 for j in range(len(level_values))]  # evenly spread
+            parts.append(dots_path([(frame.x(centre + dx), frame.y(v)) for dx, v in zip(jitter, level_values)
+                                    if math.isfinite(v)], colour, radius=2.2, opacity=0.45))
             if finite(level_values):
                 parts.append(box(frame, centre, band * 0.4, finite(level_values), colour))
     ticks = [(i, level) for i, level in enumerate(levels)]
@@ -256,17 +270,29 @@ def strip_svg(title: str, levels: Sequence[str], series: Sequence[tuple[str, str
     return svg(frame, title, body + key)
 
 
+def horizontal_marks(frame: Frame, marks: Sequence[tuple[float, str]]) -> str:
+    """Dashed horizontal lines at data y positions, each labelled at its left end (e.g. 'base model 0.65')."""
+    parts = []
+    for y, label in marks:
+        py = frame.y(y)
+        parts.append(f'<line x1="{frame.left}" y1="{py:.1f}" x2="{frame.width - frame.right}" y2="{py:.1f}" '
+                     f'class="mark"/><text x="{frame.left + 4}" y="{py - 4:.1f}">{esc(label)}</text>')
+    return "".join(parts)
+
+
 def line_svg(title: str, series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]], x_label: str,
-             y_label: str, marks: Sequence[tuple[float, str]] = ()) -> Markup:
+             y_label: str, marks: Sequence[tuple[float, str]] = (), levels: Sequence[tuple[float, str]] = ()
+             ) -> Markup:
     """Lines through (x, y) points with a dot per point, e.g. the training loss against the step.
 
     Args:
         series: (name, colour, points) per line, points in x order.
         marks: (x, label) dashed vertical lines, e.g. the step ``final/`` was saved at.
+        levels: (y, label) dashed horizontal lines, e.g. the base model's score; the y axis includes them.
     """
     xs = [x for _, _, points in series for x, _ in points] + [x for x, _ in marks]
     ys = [y for _, _, points in series for _, y in points]
-    frame, key = with_legend(Frame(padded_range(xs, 0.03), padded_range(ys, 0.08)), [
+    frame, key = with_legend(Frame(padded_range(xs, 0.03), padded_range(ys + [y for y, _ in levels], 0.08)), [
         (name, colour) for name, colour, _ in series])
     parts = []
     for _, colour, points in series:
@@ -275,4 +301,4 @@ def line_svg(title: str, series: Sequence[tuple[str, str, Sequence[tuple[float, 
         parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
         parts += [dot(frame.x(x), frame.y(y), colour, f"step {x:g}: {y:.4g}", radius=2.4) for x, y in kept]
     body = axes(frame, title, x_label, y_label) + ("".join(parts) if ys else no_data(frame))
-    return svg(frame, title, body + vertical_marks(frame, marks) + key)
+    return svg(frame, title, body + vertical_marks(frame, marks) + horizontal_marks(frame, levels) + key)

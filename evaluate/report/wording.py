@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from evaluate.report.leakage_words import COMPARED, comparison_note, leakage_statements  # noqa: F401 (re-exported)
+
 Quote = Callable[[object], str]
 
 # For writers that do not know which tasks they show; a report composes its legend from its tasks (table_legend).
@@ -24,37 +26,38 @@ STATISTICS_LEGEND = (
 P_FLOOR = ("A p printed as '< 0.0001' is the smallest its test can give with its number of resamples: no resample "
            "was as extreme as the observed difference.")
 
-# What each metric family measures, by metric name (its evaluator's legend says how its interval and p are computed).
-METRIC_MEANINGS = (
-    (r"ndcg@(\d+)", "nDCG@{k}", "ranking quality of the top {k} (1 = every relevant document ranked first, graded)"),
-    (r"mrr@(\d+)", "MRR@{k}", "1 / rank of the first relevant document within the top {k}"),
-    (r"map@(\d+)", "MAP@{k}", "mean average precision over the top {k}"),
-    (r"recall@(\d+)", "recall@{k}", "share of the relevant documents found in the top {k}"),
-    (r"spearman.*()", "Spearman", "rank correlation of the similarity with the gold score over all pairs"),
-    (r"pearson.*()", "Pearson", "linear correlation of the similarity with the gold score"),
-    (r"ap()", "AP", "average precision of ranking similar pairs above dissimilar ones by similarity"),
-    (r"f1_macro()", "macro F1", "of a cross-validated linear probe"),
-    (r"roc_auc()", "ROC AUC", "of a cross-validated linear probe (one-vs-rest)"),
-    (r"v_measure()", "V-measure", "of k-means (k = number of classes) against the labels"),
-)
+Meaning = tuple[str, str, str]  # (metric regex with one group for k, display name, meaning): a spec's metric_meanings
 
 
 def num(value: float | None, spec: str = ".4f") -> str:
-    """A number for a table; '—' for an undefined (null) one. Float noise around 0 prints as 0, never '-0.0000'."""
-    return "—" if value is None else format(round(value, 12) or 0.0, spec)
+    """A number for a table; '—' for an undefined (null) one. A value that would print as '-0.0000' never does:
+    a small one gets up to two more digits ('-0.00004'); one still zero at those is printed as zero, unsigned by
+    its own sign (float noise of an interval's end, '+0.0000')."""
+    if value is None:
+        return "—"
+    text = format(round(value, 12) or 0.0, spec)
+    if "f" not in spec or "." not in spec or float(text) != 0:
+        return text
+    digits = int(spec[spec.index(".") + 1:spec.index("f")])
+    for more in (digits + 1, digits + 2):
+        longer = format(value, spec.replace(f".{digits}f", f".{more}f"))
+        if float(longer) != 0:
+            return longer
+    return format(0.0, spec)
 
 
-def metric_meanings(metrics: Sequence[str]) -> str:
-    """'nDCG@10: ...; recall@k (k = 1, 10, 100): ...' for the metrics named (unknown names are left out)."""
+def metric_meanings(metrics: Sequence[str], meanings: Sequence[Meaning]) -> str:
+    """'nDCG@10: ...; recall@k (k = 1, 10, 100): ...' for the metrics named, from a task spec's ``metric_meanings``
+    (names no pattern matches are left out)."""
     found: dict[int, list[str]] = {}
     for metric in metrics:
-        for i, (pattern, _, _) in enumerate(METRIC_MEANINGS):
+        for i, (pattern, _, _) in enumerate(meanings):
             if match := re.fullmatch(pattern, metric):
                 found.setdefault(i, []).append(match.group(1))
                 break
     said = []
     for i, ks in found.items():
-        _, name, text = METRIC_MEANINGS[i]
+        _, name, text = meanings[i]
         k, which = (ks[0], "") if len(ks) == 1 else ("k", f" (k = {', '.join(ks)})")
         said.append(f"{name.format(k=k)}{which}: {text.format(k=k)}")
     return "; ".join(said) + "." if said else ""
@@ -80,19 +83,33 @@ def p_text(p: float | None, n_resamples: int | None = None) -> str:
 
 
 def p_clause(v: dict) -> str:
-    """'p < 0.0001 (10,000 resamples)' or 'p = 0.013'; empty when the entry has no p."""
+    """'p < 0.0001 (10,000 resamples)' or 'p = 0.013', for a clause of its own; empty when the entry has no p."""
     p, n = v.get("p_value"), v.get("n_resamples")
     if p is None:
         return ""
     return f"p {p_text(p, n)} ({n:,} resamples)" if at_floor(p, n) else f"p = {p_text(p, n)}"
 
 
+def p_words(v: dict) -> str:
+    """'p < 0.0001 from 10,000 resamples' or 'p = 0.013 from 1,000 resamples' (the count its test really used),
+    for a list inside parentheses; empty when the entry has no p."""
+    p, n = v.get("p_value"), v.get("n_resamples")
+    if p is None:
+        return ""
+    said = f"p {p_text(p, n)}" if at_floor(p, n) else f"p = {p_text(p, n)}"
+    return f"{said} from {n:,} resamples" if n else said
+
+
+def interval_text(v: dict) -> str:
+    """'[+0.0270, +0.0625]', or '' when the entry has no interval."""
+    return f"[{num(v['ci_low'], '+.4f')}, {num(v['ci_high'], '+.4f')}]" if v.get("ci_low") is not None else ""
+
+
 def change_text(v: dict) -> str:
-    """'0.6457 → 0.6904 (Δ +0.0447, 95% CI [+0.0270, +0.0625], p < 0.0001 (10,000 resamples))'."""
+    """'0.6457 → 0.6904 (Δ +0.0447, 95% CI [+0.0270, +0.0625], p < 0.0001 from 10,000 resamples)'."""
     extra = [f"Δ {num(v.get('delta'), '+.4f')}"]
-    if v.get("ci_low") is not None:
-        extra.append(f"95% CI [{num(v['ci_low'], '+.4f')}, {num(v['ci_high'], '+.4f')}]")
-    extra += [p_clause(v)] if p_clause(v) else []
+    extra += [f"95% CI {interval_text(v)}"] if interval_text(v) else []
+    extra += [p_words(v)] if p_words(v) else []
     return f"{num(v.get('baseline'))} → {num(v.get('tuned'))} ({', '.join(extra)})"
 
 
@@ -167,30 +184,6 @@ def source_name(source: object, run_dir: object = "") -> str:
     return "/".join(parts[-2:])
 
 
-def leakage_statements(leakage: dict, names: Sequence[str], checked: dict | None = None,
-                       quote: Quote = str) -> list[tuple[bool, str, str]]:
-    """One statement per evaluation set, leaked or not: (is_leak, label, text).
-
-    Args:
-        leakage: report.json's ``leakage``, {set: {"shared", "of", "examples"}} for the sets that share texts.
-        names: every evaluated set, in report order.
-        checked: report.json's ``leakage_checked``, {set: how many of its texts were looked up}, when recorded.
-    """
-    out, checked = [], checked or {}
-    for name in names:
-        info = leakage.get(name) or {}
-        if info.get("shared"):
-            examples = "; ".join(repr(str(t)[:80]) for t in info.get("examples", []))
-            out.append((True, "LEAKAGE", f"{quote(name)} shares {info['shared']} of its {info['of']} texts with the "
-                                         f"training split, so its scores overstate the gain; e.g. {quote(examples)}"))
-        elif name in checked or "of" in info:
-            out.append((False, "No leakage", f"0 of the {checked.get(name, info.get('of'))} texts of {quote(name)} "
-                                             "appear in training."))
-        else:
-            out.append((False, "No leakage", f"no text of {quote(name)} appears in the training split."))
-    return out
-
-
 def first_relevant_rank(result: dict) -> int | None:
     """The 1-based rank of the first relevant document: recorded by the evaluator, else found in the top shown."""
     if "first_relevant_rank" in result:
@@ -253,7 +246,7 @@ def comparison_sentence(name: str, against: str, stats: dict, metric: str, quote
     """'bm25 vs tuned on ndcg@10: Δ -0.0254 (95% CI [...], p = 0.001): tuned is significantly better.'"""
     extra = [f"95% CI [{num(stats.get('ci_low'), '+.4f')}, {num(stats.get('ci_high'), '+.4f')}]"] \
         if stats.get("ci_low") is not None else []
-    extra += [p_clause(stats)] if p_clause(stats) else []
+    extra += [p_words(stats)] if p_words(stats) else []
     delta = stats.get("delta")
     if stats.get("significant") and delta is not None:
         winner = quote(name if delta > 0 else against)

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from configs.runs import atomic_write_text
-from evaluate.report import legends, run_summary, wording
+from evaluate.report import caveats, legends, run_summary, wording
 from evaluate.report.html import html_report, same_tuned_model
 from evaluate.report.markdown import markdown_table, md_escape
 from evaluate.report.set_summary import about_from_details, about_lines
@@ -44,6 +44,12 @@ def verdict(primary: dict) -> str:
     """One sentence a reviewer can quote (the same words as report.html's verdict)."""
     said = wording.verdict(primary, md_escape)
     return f"**{said.headline}** {said.detail}"
+
+
+def verdict_lines(report: dict) -> list[str]:
+    """The verdict, then any reference row that beats the tuned model on the primary set (said as plainly)."""
+    warned = [f"**{line}**" for line in caveats.reference_caveats(report, md_escape)]
+    return [verdict(report["primary"]), "", *[line for w in warned for line in (w, "")]]
 
 
 def prompts_markdown(prompts: dict) -> list[str]:
@@ -90,8 +96,8 @@ def datasets_markdown(report: dict) -> list[str]:
     for name, info in report["datasets"].items():
         about = about_from_details(info, None)
         flags = [uninformative(m, about.get("corpus")) for m in info["metrics"]]
-        said = [*about_lines(about, md_escape), *[f for f in flags if f],
-                wording.metric_meanings(list(info["metrics"])), legends.task_legend(info["task"])]
+        said = [*about_lines(about, md_escape, info["task"]), *[f for f in flags if f],
+                legends.task_meanings(info["task"], list(info["metrics"])), legends.task_legend(info["task"])]
         source = md_escape(wording.source_name(info.get("source", ""), report.get("run_dir", "")))
         lines += [f"**{md_escape(name)}** ({info['task']}, {info.get('rows', '?')} rows from {source}): "
                   + " ".join(s for s in said if s), *reference_markdown(info), ""]
@@ -104,7 +110,7 @@ def training_markdown(run: dict | None) -> list[str]:
 
 def leakage_markdown(report: dict) -> list[str]:
     said = wording.leakage_statements(report.get("leakage") or {}, list(report["datasets"]),
-                                      report.get("leakage_checked"), md_escape)
+                                      report.get("leakage_checked"), md_escape, report.get("leakage_comparison"))
     return [line for leak, label, text in said for line in (f"> {label}: {text}" if leak else f"{label}: {text}", "")]
 
 
@@ -120,8 +126,7 @@ def report_markdown(report: dict, run: dict | None = None) -> str:
         f"Base model: {md_escape(wording.model_name(report['base_model']))} (revision "
         f"{md_escape(report['model_revision'])}). Tuned: {md_escape(wording.model_name(report['tuned_model']))}.",
         "",
-        verdict(report["primary"]),
-        "",
+        *verdict_lines(report),
         *leakage_markdown(report),
         markdown_table(report["datasets"], corpus=corpus),
         "",
@@ -137,7 +142,7 @@ def report_markdown(report: dict, run: dict | None = None) -> str:
         wording.similarity_sentence(report.get("similarity") or {}, md_escape),
         "",
         *prompts_markdown(report.get("prompts") or {}),
-        f"Encoding: {timing}.",
+        f"Encoding: {timing}. {caveats.precision_sentence(report)}".rstrip(),
         "",
         *identity_lines(report),
     ])

@@ -20,6 +20,7 @@ from core.embed import Embeddings
 from data.table import Table
 from evaluate.significance import DeltaStats, bootstrap_test, compare_means
 from evaluate.tasks.spec import TaskResult, TaskSpec
+from evaluate.tasks.summaries import PROBE_MEANINGS, classes_about, classes_lines
 
 
 def class_texts(table: Table) -> dict[str, list[str]]:
@@ -66,6 +67,8 @@ class ClassificationTask(TaskSpec):
     metrics = tuple(CLASSIFICATION_METRICS)
     main = "accuracy"
     unit = "texts in the smallest class"
+    metric_meanings = PROBE_MEANINGS
+    hub_task_type = "text-classification"  # the Hub's task id (sentence-transformers has no such evaluator)
     legend = ("classification: units are texts; accuracy by a paired sign-flip test, F1 and ROC AUC by a paired "
               "bootstrap over texts.")
 
@@ -100,6 +103,12 @@ class ClassificationTask(TaskSpec):
 
     def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
         return class_map(table)
+
+    def about(self, table: Table, result: TaskResult) -> dict:
+        return classes_about(list(table.rows["label"]))
+
+    def about_lines(self, about, quote=str) -> list[str]:
+        return classes_lines(about, quote)
 
 
 CLASSIFICATION = ClassificationTask()

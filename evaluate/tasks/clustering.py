@@ -16,6 +16,7 @@ from data.table import Table
 from evaluate.significance import DeltaStats, bootstrap_interval
 from evaluate.tasks.classification import class_ids, class_map, class_texts
 from evaluate.tasks.spec import TaskResult, TaskSpec
+from evaluate.tasks.summaries import CLUSTER_MEANINGS, classes_about, classes_lines
 
 
 class ClusteringTask(TaskSpec):
@@ -24,6 +25,8 @@ class ClusteringTask(TaskSpec):
     metrics = ("v_measure",)
     main = "v_measure"
     unit = "texts"
+    metric_meanings = CLUSTER_MEANINGS
+    hub_task_type = "clustering"  # as MTEB's cards on the Hub name it
     legend = ("clustering: units are texts; paired bootstrap interval over texts and no p (cluster ids of two "
               "models cannot be swapped), so it is judged by its interval.")
 
@@ -48,6 +51,12 @@ class ClusteringTask(TaskSpec):
 
     def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
         return class_map(table)
+
+    def about(self, table: Table, result: TaskResult) -> dict:
+        return classes_about(list(table.rows["label"]))
+
+    def about_lines(self, about, quote=str) -> list[str]:
+        return classes_lines(about, quote)
 
 
 CLUSTERING = ClusteringTask()

@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score
 
 from evaluate.significance import rowwise
 from evaluate.tasks.pairs import PairTask
+from evaluate.tasks.summaries import PAIR_CLASS_MEANINGS
 
 
 def best_threshold_accuracy(cosines: np.ndarray, labels: np.ndarray) -> float:
@@ -45,6 +46,8 @@ class PairClassificationTask(PairTask):
     kinds = ("labeled",)
     metrics = tuple(STATISTICS)
     main = "ap"
+    metric_meanings = PAIR_CLASS_MEANINGS
+    hub_task_type = "binary-classification"  # sentence-transformers' BinaryClassificationEvaluator
     legend = ("pair classification: units are pairs; paired bootstrap over pairs (each model's metric of its own "
               "scores), p the share of resampled deltas beyond 0, doubled.")
     gold_columns = ("label",)

@@ -15,6 +15,7 @@ from core.embed import Embeddings
 from data.table import Table
 from evaluate.significance import DeltaStats, RowStatistic, compare_statistic
 from evaluate.tasks.spec import TaskResult, TaskSpec
+from evaluate.tasks.summaries import pairs_about, pairs_lines
 
 MAX_PAIRS = 2000  # pairs listed in details.json
 
@@ -67,6 +68,13 @@ class PairTask(TaskSpec):
         columns = zip(rows["sentence1"], rows["sentence2"], base.gold, base.cosines, tuned.cosines)
         return {"pairs": [{"sentence1": a, "sentence2": b, "gold": float(g), "baseline": float(x), "tuned": float(y)}
                           for a, b, g, x, y in columns]}
+
+    def about(self, table: Table, result: TaskResult) -> dict:
+        """Pairs, distinct texts and the gold levels (or range)."""
+        return pairs_about(table.rows["sentence1"], table.rows["sentence2"], list(result.gold))
+
+    def about_lines(self, about, quote=str) -> list[str]:
+        return pairs_lines(about, quote)
 
     def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
         """Each distinct text once, labelled by its row's group (a topic when the data names one); a second text

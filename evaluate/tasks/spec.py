@@ -20,6 +20,7 @@ import numpy as np
 from core.embed import Embeddings
 from data.table import Table
 from evaluate.significance import DeltaStats
+from evaluate.tasks.summaries import Meaning, rows_lines
 
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}, the top documents of one ranking
 OPTIONS = {
@@ -56,6 +57,15 @@ class TaskSpec:
     main: str  # the metric that decides "better"
     unit: str  # the statistical unit in plural, for messages: "pairs", "queries with a relevant document"
     legend: str  # one sentence for the report: what the unit is and how the interval and p-value are computed
+    # What each metric measures, for the report and the card: (metric regex with a group for k, display name, meaning);
+    # see evaluate.tasks.summaries for the shared ones. A metric no pattern matches is simply not explained.
+    metric_meanings: tuple[Meaning, ...] = ()
+    # The task type the Hub's model-index shows, as sentence-transformers' own cards name it (its evaluator's
+    # description, e.g. InformationRetrievalEvaluator -> "information-retrieval"); empty: the task's name.
+    hub_task_type: str = ""
+    # What a reader should look for in the report's 2-D map of this task's texts (coloured by ``map_inputs``' labels).
+    map_look_for: str = ("Look for texts with the same marker sitting closer together, and the groups further apart, "
+                         "in the tuned panel than in the baseline's.")
 
     def texts(self, table: Table) -> dict[str, list[str]]:
         """role -> every text the run looks up in that role."""
@@ -84,6 +94,16 @@ class TaskSpec:
     def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
         """(texts, colour label, role) of the points of the report's 2-D map."""
         raise NotImplementedError
+
+    # What the set is, for the top of its report section (report.json's ``datasets[name]["about"]``).
+    def about(self, table: Table, result: TaskResult) -> dict:
+        """JSON-ready facts about the set from the table and one model's result (the counts do not depend on the
+        model); by default its row count. See evaluate.tasks.summaries for the shared builders."""
+        return {"rows": len(table.rows)}
+
+    def about_lines(self, about: Mapping, quote: Callable[[object], str] = str) -> list[str]:
+        """Sentences saying what the set is, from the facts ``about`` built (``quote`` escapes user strings)."""
+        return rows_lines(about, quote)
 
     def prepare(self, table: Table, model, settings) -> tuple[Table, dict]:
         """The table as this task evaluates it with ``model``'s tokenizer and the run's ``EvaluateConfig``, and a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from evaluate.significance import pearson_rows, spearman_rows
 from evaluate.tasks.pairs import PairTask
+from evaluate.tasks.summaries import CORRELATION_MEANINGS
 
 
 class StsTask(PairTask):
@@ -16,6 +17,8 @@ class StsTask(PairTask):
     kinds = ("scored", "labeled")
     metrics = ("spearman_cosine", "pearson_cosine")
     main = "spearman_cosine"
+    metric_meanings = CORRELATION_MEANINGS
+    hub_task_type = "semantic-similarity"  # sentence-transformers' EmbeddingSimilarityEvaluator
     legend = ("sts: units are pairs; paired bootstrap over pairs (each model's correlation of its own scores), p the "
               "share of resampled deltas beyond 0, doubled.")
     gold_columns = ("score", "label")

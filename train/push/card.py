@@ -22,26 +22,38 @@ import yaml
 from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_index
 
 from configs.schema import RunConfig
+from evaluate.evaluators import EVALUATORS
 from evaluate.forgetting import forgetting_sets
+from evaluate.report import caveats, legends
 from evaluate.report.markdown import markdown_table, md_escape
-from evaluate.report.writers import STATISTICS_LEGEND, num, verdict
-from train.push.card_usage import usage_lines
+from evaluate.report.writers import num, verdict_lines
+from train.push.card_facts import first_sentence, held_out_design, library_description, license_and_language
+from train.push.card_usage import example_texts, usage_lines
 from train.push.gate import change
 from train.push.interpolated import merge_card_lines
-from train.push.library_card import library_body, library_intro, library_metadata
+from train.push.library_card import library_body, library_intro, library_metadata, with_dev_scores
+from train.push.privacy import without_texts
 
 
 def model_ref(config: RunConfig) -> str:
-    """What a reader passes to ``SentenceTransformer(...)``: the Hub repo id, else the published folder's name."""
+    """What a reader passes to ``SentenceTransformer(...)``: the Hub repo id, else the published folder's absolute
+    path (a folder's bare name loads only from its parent folder, and a run's name never loads)."""
     if config.push.repo_id:
         return config.push.repo_id
-    return Path(config.push.local_dir).name if config.push.local_dir else "PATH_TO_THIS_FOLDER"
+    return str(Path(config.push.local_dir).expanduser().resolve()) if config.push.local_dir else "PATH_TO_THIS_FOLDER"
+
+
+def hub_task(task: str) -> str:
+    """The model-index task type of ``task``: its spec's ``hub_task_type`` (sentence-transformers' names)."""
+    spec = EVALUATORS.get(task)
+    return getattr(spec, "hub_task_type", "") or task.replace("_", "-")
 
 
 def model_index(report: dict, name: str) -> list[dict]:
-    """The Hub's ``model-index``: the tuned model's value of every defined metric on every evaluated set. Names
-    from the user are HTML-escaped: the Hub shows them on the model page."""
-    results = [EvalResult(task_type=info["task"], task_name=info["task"], dataset_type=html.escape(dataset),
+    """The Hub's ``model-index``: the tuned model's value of every defined metric on every evaluated set, under the
+    task types sentence-transformers' own cards use. Names from the user are HTML-escaped: the Hub shows them."""
+    results = [EvalResult(task_type=hub_task(info["task"]), task_name=hub_task(info["task"]).replace("-", " ").title(),
+                          dataset_type=html.escape(dataset),
                           dataset_name=html.escape(dataset), metric_type=metric, metric_name=metric,
                           metric_value=values["tuned"])
                for dataset, info in report["datasets"].items() for metric, values in info["metrics"].items()
@@ -50,11 +62,13 @@ def model_index(report: dict, name: str) -> list[dict]:
 
 
 def metadata(config: RunConfig, run: dict, report: dict | None, library: dict, name: str) -> dict:
-    """The library's metadata, with our tags, the base model when it is a Hub id, and our model-index."""
+    """The library's metadata, with the license and languages (push.license / push.language, else the base
+    model's), our tags (the loss once), the base model when it is a Hub id, and our model-index."""
     meta = {"library_name": "sentence-transformers", "pipeline_tag": "sentence-similarity",
-            **library_metadata(library, config.push.card_examples)}
-    meta["tags"] = list(dict.fromkeys([*meta.get("tags", ["sentence-transformers", "sentence-similarity"]),
-                                       "embtune", f"loss:{config.loss.name}"]))
+            **library_metadata(library, config.push.card_examples), **license_and_language(config, run)}
+    tags = list(meta.get("tags", ["sentence-transformers", "sentence-similarity"]))
+    has_loss = any(str(t).startswith("loss:") for t in tags)  # the library names the loss class once already
+    meta["tags"] = list(dict.fromkeys([*tags, "embtune", *([] if has_loss else [f"loss:{config.loss.name}"])]))
     if run.get("model_revision"):  # a Hub id; a local folder's path is no valid base_model on the Hub
         meta["base_model"] = run["base_model"]
     if report is not None:
@@ -89,14 +103,16 @@ def _provenance(run: dict, fingerprint: str | None) -> list[str]:
     return lines
 
 
-def _training(config: RunConfig, run: dict) -> list[str]:
+def _training(config: RunConfig, run: dict, listed: bool = False) -> list[str]:
+    """The recipe; the hyperparameters only when the library's card does not list them (``listed``)."""
     source = config.data.train
     split = f" (split {md_escape(source.split)})" if source.split else ""
     options = config.loss.model_dump(exclude={"name"})
     return [
         f"- Data: {md_escape(source.path)}{split}, {run['train']['rows']} training rows",
         f"- Loss: {md_escape(config.loss.name)} {md_escape(options) if options else ''}".rstrip(),
-        "- Hyperparameters: " + md_escape(", ".join(f"{k}={v}" for k, v in config.train.model_dump().items())),
+        *([] if listed else ["- Hyperparameters: " + md_escape(", ".join(
+            f"{k}={v}" for k, v in config.train.model_dump().items()))]),
         f"- Seed: {config.seed}; libraries: " + md_escape(", ".join(f"{k} {v}" for k, v in run["versions"].items())),
         *_recipe(config, run),
     ]
@@ -148,20 +164,17 @@ def _fingerprints(run: dict, report: dict | None) -> list[str]:
 
 def _comparison(report: dict | None) -> list[str]:
     if report is None:
-        return ["Not evaluated: run `python -m evaluate` before pushing to include the comparison."]
-    p = report["primary"]
-    delta = f"{p['delta']:+.4f}" if p.get("delta") is not None else "undefined"
-    return [verdict(p), "", f"Primary metric {md_escape(p['dataset'])} {md_escape(p['metric'])}: "
-            f"{num(p['baseline'])} → {num(p['tuned'])} ({delta}).", "", markdown_table(report["datasets"]), "",
-            STATISTICS_LEGEND]
+        return ["This model was not evaluated against its base model."]
+    tasks = [info["task"] for info in report["datasets"].values()]
+    return [*verdict_lines(report), markdown_table(report["datasets"]), "", legends.table_legend(tasks)]
 
 
 def _forgetting(config: RunConfig, report: dict | None) -> list[str]:
     """Did the model keep its general skills? One line per general (forgetting) set."""
     names = forgetting_sets(config, report) if report is not None else []
     if not names:
-        return ["No general set was evaluated, so forgetting was not measured: add one under `evaluate.datasets` "
-                "with its own `source` (e.g. STSb)."]
+        return ["Forgetting was not measured: no general-domain set (such as STSb) was evaluated beside the "
+                "domain data, so this card cannot say whether general skills were kept."]
     lines = []
     for name in names:
         info = report["datasets"][name]
@@ -173,20 +186,15 @@ def _forgetting(config: RunConfig, report: dict | None) -> list[str]:
     return lines
 
 
-def _leakage(report: dict | None, examples: bool) -> list[str]:
-    """Per evaluated set, how many of its texts the training split holds (older reports list only the leaks)."""
+def _limitations(config: RunConfig, report: dict | None) -> list[str]:
+    """What to know before trusting the numbers, in the report's own words (what each set is, uninformative
+    metrics, leakage and how texts were compared, precision, a reference row that beats the model) after the
+    held-out design. Leaked texts are quoted only with push.card_examples."""
     if report is None:
         return []
-    found = report.get("leakage") or {}
-    lines = []
-    for name, info in found.items():
-        if not info["shared"]:
-            lines.append(f"- {md_escape(name)}: none of its {info['of']} texts appears in the training split.")
-            continue
-        shown = "; ".join(md_escape(repr(t[:80])) for t in info.get("examples", [])) if examples else ""
-        lines.append(f"- **Leakage**: {md_escape(name)} shares {info['shared']} of its {info['of']} texts with the "
-                     "training split, so its scores overstate the gain" + (f", e.g. {shown}" if shown else "."))
-    return lines or ["No evaluated set shares a text with the training split."]
+    design, shown = held_out_design(config), report if config.push.card_examples else without_texts(report)
+    items = [*([design] if design else []), *caveats.evaluation_notes(shown, md_escape)]
+    return ["## Evaluation and limitations", "", *[f"- {item}" for item in items], ""]
 
 
 def _adapter_alone(config: RunConfig, run: dict) -> bool:
@@ -204,21 +212,24 @@ def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: s
         findings: the gate's reasons the model did not beat its base (published with push.allow_regression).
         library: (metadata, body) of the card sentence-transformers wrote into final/README.md."""
     ref, examples = model_ref(config), config.push.card_examples
-    meta = metadata(config, run, report, library[0], ref)
+    title = config.push.repo_id or Path(ref).name
+    meta = metadata(config, run, report, library[0], title)
+    body = with_dev_scores(library_body(library[1], examples), run)
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
         *warning_lines(findings, report is not None),
-        f"# {md_escape(ref)}", "", f"Fine-tuned from {md_escape(run['base_model'])} with embtune.", "",
-        library_intro(library[1]), "",
+        f"# {md_escape(title)}", "", first_sentence(config, run, report), "",
+        library_description(library_intro(library[1])), "",
         "## Baseline vs tuned (held-out data)", "", *_comparison(report), "",
         "### Forgetting check", "", *_forgetting(config, report), "",
-        "### Leakage check", "", *_leakage(report, examples), "",
+        *_limitations(config, report),
         *merge_card_lines(report),
         "## Usage", "", *usage_lines(ref, report, remote_code=bool(run.get("trust_remote_code")),
-                                     adapter=_adapter_alone(config, run)), "",
+                                     adapter=_adapter_alone(config, run),
+                                     texts=example_texts(Path(config.run_dir), examples)), "",
         "## Provenance", "", *_provenance(run, fingerprint), "",
-        "## Training recipe", "", *_training(config, run), "",
+        "## Training recipe", "", *_training(config, run, "### Training Hyperparameters" in body), "",
         "### Data fingerprints (sha256)", "", *_fingerprints(run, report), "",
-        library_body(library[1], examples), "",
+        body, "",
     ]
     return "\n".join(lines)

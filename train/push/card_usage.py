@@ -3,10 +3,15 @@
 The prompts come from ``report.json`` (``prompts.tuned``: per role, the encode method, the prompt and where it came
 from). A prompt the model carries (``model prompts['query']``, ``default_prompt_name``) is applied by
 ``encode_query`` / ``encode_document`` / ``encode`` on their own; a prompt from ``train.prompts`` is not saved in
-the model, so the snippet passes it with ``prompt=``. The example sentences are generic, never training data.
+the model, so the snippet passes it with ``prompt=``. The example texts are generic unless ``push.card_examples``
+allows evaluation text: then they are a pair of the held-out test split (a query and its relevant text, or a
+scored sentence pair) and one unrelated text of it, so the printed scores show the pair scoring above the other.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 # encode method -> (variable holding the texts, variable holding their embeddings, generic example texts)
 EXAMPLES = {
@@ -43,18 +48,39 @@ def methods(report: dict | None) -> dict[str, dict | None]:
     return ordered or {"encode": None}
 
 
-def usage_lines(model_ref: str, report: dict | None, *, remote_code: bool = False, adapter: bool = False) -> list[str]:
+def example_texts(run_dir: Path, allowed: bool) -> dict[str, tuple[str, ...]]:
+    """encode method -> in-domain example texts from the run's test split when ``allowed`` (push.card_examples):
+    the first row's pair and the next row's second text as the unrelated one; {} otherwise or without two rows."""
+    path = run_dir / "data" / "test.jsonl"
+    if not allowed or not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:50] if line.strip()]
+    for first, second in (("anchor", "positive"), ("sentence1", "sentence2")):
+        usable = [r for r in rows if r.get(first) and r.get(second)]
+        other = next((r[second] for r in usable[1:] if r[second] != usable[0][second]), None) if usable else None
+        if other is None:
+            continue
+        pair = usable[0]
+        return {"encode_query": (pair[first],), "encode_document": (pair[second], other),
+                "encode": (pair[first], pair[second], other)}
+    return {}
+
+
+def usage_lines(model_ref: str, report: dict | None, *, remote_code: bool = False, adapter: bool = False,
+                texts: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """The Markdown of the usage section: install, load by ``model_ref``, encode with the right prompts, compare.
 
     ``remote_code``: the model runs its repository's own code (``trust_remote_code=True`` to load it). ``adapter``:
-    the folder is a LoRA adapter (loading it needs ``peft``)."""
-    chosen = methods(report)
+    the folder is a LoRA adapter (loading it needs ``peft``). ``texts``: encode method -> example texts in place of
+    the generic ones (``example_texts``)."""
+    chosen, texts = methods(report), texts or {}
     trust = ", trust_remote_code=True" if remote_code else ""
     lines = ["```python", "from sentence_transformers import SentenceTransformer", "",
              f"model = SentenceTransformer({py_literal(model_ref)}{trust})"]
     for method, prompt in chosen.items():
-        variable, _, texts = EXAMPLES[method]
-        lines += [f"{variable} = [{', '.join(py_literal(t) for t in texts)}]", encode_call(method, prompt)]
+        variable, _, generic = EXAMPLES[method]
+        shown = texts.get(method, generic)
+        lines += [f"{variable} = [{', '.join(py_literal(t) for t in shown)}]", encode_call(method, prompt)]
     if "encode_query" in chosen and "encode_document" in chosen:
         lines.append("print(model.similarity(query_embeddings, document_embeddings))")
     if "encode" in chosen:

@@ -95,3 +95,50 @@ def library_metadata(meta: dict, examples: bool) -> dict:
     """The library's metadata without the dev evaluator's results and (unless ``examples``) training text."""
     dropped = ("model-index", "metrics", *(() if examples else EXAMPLE_KEYS))
     return {key: value for key, value in meta.items() if key not in dropped}
+
+
+NOT_SCORES = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step")
+
+
+def dev_columns(run: dict) -> dict[int, dict[str, str]]:
+    """step -> {column: value} of run.json's dev evaluations ('dev ndcg@10': '0.7322', 'Validation Loss': ...)."""
+    out: dict[int, dict[str, str]] = {}
+    for entry in run.get("dev_history", []):
+        for key, value in entry.items():
+            if not key.startswith("eval_") or key in NOT_SCORES or not isinstance(value, (int, float)):
+                continue
+            column = "Validation Loss" if key == "eval_loss" else key.removeprefix("eval_").replace("_", " ", 1)
+            out.setdefault(int(entry["step"]), {})[column] = f"{value:.4f}"
+    return out
+
+
+def table_rows(lines: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a Markdown table's lines (the rule line dropped)."""
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return cells[0], [row for row in cells[2:] if len(row) == len(cells[0])]
+
+
+def with_dev_scores(body: str, run: dict) -> str:
+    """The library's Training Logs table with the dev scores run.json holds (the library logs only losses, so its
+    dev columns read '-'): one column per dev metric, filled at the steps it was evaluated; a column that is '-'
+    everywhere is dropped. The checkpoint row the library bolds stays bold."""
+    dev, lines = dev_columns(run), body.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("### Training Logs")), None)
+    if not dev or start is None:
+        return body
+    first = next((i for i in range(start, len(lines)) if lines[i].startswith("|")), None)
+    if first is None:
+        return body
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    header, rows = table_rows(lines[first:end])
+    columns = [*header, *[c for c in dict.fromkeys(c for v in dev.values() for c in v) if c not in header]]
+    filled = []
+    for row in rows:
+        bold = row[header.index("Step")].startswith("**")
+        step = int(float(row[header.index("Step")].strip("*")))
+        values = {**dict(zip(header, (c.strip("*") for c in row))), **dev.get(step, {})}
+        filled.append([f"**{values.get(c, '-')}**" if bold else values.get(c, "-") for c in columns])
+    kept = [i for i, c in enumerate(columns) if any(r[i].strip("*") != "-" for r in filled)]
+    table = ["| " + " | ".join(columns[i] for i in kept) + " |", "|" + ":---:|" * len(kept),
+             *["| " + " | ".join(r[i] for i in kept) + " |" for r in filled]]
+    return "\n".join([*lines[:first], *table, *lines[end:]])

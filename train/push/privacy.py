@@ -26,11 +26,20 @@ def public_reports(eval_dir: Path, report: dict, examples: bool) -> dict[str, st
         return {name: (eval_dir / name).read_text(encoding="utf-8") for name in ("report.json", "report.md",
                                                                                "report.html")
                 if (eval_dir / name).is_file()}
+    numbers = without_texts(report)
+    return {"report.json": json.dumps(numbers, indent=2, allow_nan=False) + "\n",
+            "report.md": report_markdown(numbers), "report.html": html_report(numbers, {})}
+
+
+def without_texts(report: dict) -> dict:
+    """A copy of ``report`` without the texts its leakage check quotes: the shared texts and the near-duplicate
+    pairs (each pairs an evaluated text with a training text)."""
     numbers = copy.deepcopy(report)
     for info in (numbers.get("leakage") or {}).values():
         info["examples"] = []
-    return {"report.json": json.dumps(numbers, indent=2, allow_nan=False) + "\n",
-            "report.md": report_markdown(numbers), "report.html": html_report(numbers, {})}
+        if isinstance(info.get("near_duplicates"), dict):
+            info["near_duplicates"]["examples"] = []
+    return numbers
 
 
 def training_texts(data_dir: Path) -> dict[str, str]:
