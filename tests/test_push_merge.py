@@ -79,7 +79,8 @@ def test_the_published_model_is_the_measured_interpolation_with_its_own_numbers(
     card = (out / "README.md").read_text()
     assert "## Merged with its base" in card and "**r = 0.5**" in card
     assert "**The merged model (r = 0.5) is better than the baseline**" in card
-    assert f"{merged['baseline']:.4f} → {merged['tuned']:.4f} (+0.2000)" in card
+    assert f"{merged['baseline']:.4f} → {merged['tuned']:.4f} (Δ +0.2000" in card
+    assert "with its base at r = 0.5, and every number here is of that interpolation." in card.split("\n\n", 3)[2]
     assert f"This model's fingerprint: `{model_fingerprint(out)}`" in card
     assert f"before merging: `{model_fingerprint(run_dir / 'final')}`" in card
     assert model_fingerprint(out) != model_fingerprint(run_dir / "final")
