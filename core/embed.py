@@ -141,6 +141,13 @@ def resolve_precision(setting: str, model) -> str:
     return "bf16" if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
+def precision_context(model, precision: str):
+    """bf16 autocast on the model's device for 'bf16'; for 'fp32' autocast is switched off (also inside a trainer's
+    own mixed-precision context), so an encode is in exactly the precision asked for."""
+    device = getattr(model, "device", torch.device("cpu")).type
+    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def embed(model, texts: TextsByRole | Sequence[str], batch_size: int, progress: bool = False, precision: str = "fp32",
           prompts: dict[str, Prompt] | None = None) -> Embeddings:
     """Encode the distinct texts of every role with ``model`` (anything with a sentence-transformers ``encode``),
@@ -154,8 +161,7 @@ def embed(model, texts: TextsByRole | Sequence[str], batch_size: int, progress: 
     prompts = prompts if prompts is not None else resolve_prompts(model, texts)
     similarity, keys = model_similarity(model), unique_keys(texts, prompts)
     start = time.perf_counter()
-    device = getattr(model, "device", torch.device("cpu")).type
-    with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with precision_context(model, precision):
         vectors = encode_keys(model, keys, batch_size, progress)
     return Embeddings(keys, prepare(vectors, similarity), time.perf_counter() - start, prompts=prompts,
                       similarity=similarity)

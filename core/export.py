@@ -27,6 +27,7 @@ from pathlib import Path
 
 from configs.errors import UserError
 from configs.runs import atomic_dir
+from core.model import load_model_folder, model_fingerprint
 from core.onnx_encoder import ExportEncoder, read_pipeline, require
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,10 @@ class ExportSpec:
 def build_onnx(folder: Path, source: Path | None, target: Path) -> None:
     """Trace the transformer of ``folder`` on a padded batch (so the attention mask stays in the graph)."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
     try:  # a model that needs remote code or that the TorchScript exporter cannot trace fails here
-        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        # Traced on the CPU: the graph does not depend on the device, and the example batch is built there.
+        model = load_model_folder(folder, "the model to export", device="cpu")
         batch = model.tokenizer(["an export traces this longer sentence", "short"], padding=True,
                                 return_tensors="pt")
         names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in batch]
@@ -187,8 +188,6 @@ def remove_exports(out: Path, names: list[str]) -> None:
 def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: int | None = None) -> ExportEncoder:
     """The model in ``folder`` run by ``backend`` ('onnx' or 'openvino', fp32): its own export when the folder has
     one (a published folder), else one exported once into ``export_dir/FINGERPRINT/`` and reused."""
-    from core.model import model_fingerprint
-
     spec = EXPORTS[backend]
     if (folder / spec.file).is_file():
         return ExportEncoder(folder, folder / spec.file, backend, max_seq_length=max_seq_length)

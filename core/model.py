@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from configs.runs import sha256_file
 from configs.schema import ModelConfig
 from core.adapters import ADAPTER_WEIGHTS, adapter_base, attach_adapter, check_adapter_fits, is_adapter_folder
 from core.model_checks import (
+    check_only_model_parts,
     check_remote_code,
     check_weights_cover,
     hub_ignore_patterns,
@@ -95,6 +98,17 @@ def check_model_folder(path: Path, what: str) -> None:
                     "Point it at a sentence-transformers folder, e.g. a run's final/.")
 
 
+def check_cross_encoder_folder(path: Path, what: str) -> None:
+    """A CrossEncoder folder exists and holds config.json (what ``CrossEncoder.save_pretrained`` writes)."""
+    if not path.is_dir():
+        raise UserError(f"{what}: no folder {path.absolute()}. Give a CrossEncoder folder (one holding config.json, "
+                        "e.g. saved with CrossEncoder.save_pretrained) or a Hub id such as "
+                        "cross-encoder/ms-marco-MiniLM-L6-v2.")
+    if not (path / "config.json").is_file():
+        raise UserError(f"{what}: {path} has no config.json, so it is not a saved model. Point it at the folder "
+                        "CrossEncoder.save_pretrained wrote.")
+
+
 def _resolve_bundled(name: str) -> ResolvedModel:
     if name not in BUNDLED:
         raise UserError(f"Unknown bundled model '{name}'.{did_you_mean(name, BUNDLED)}")
@@ -135,37 +149,49 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
             "or model.name=/path/to/a/local/model/folder."
         ) from None
     return ResolvedModel(path=path, base_model=repo_id, revision=path.name, weights_sha256=weights_hash(path),
-                         fingerprint=model_fingerprint(path))
+                         fingerprint=model_fingerprint(path, strict=False))
 
 
 # Files and folders that never change what a model folder computes: docs, VCS attributes, training metadata, and
 # other backends' copies of the weights (ONNX / OpenVINO exports are checked by their own parity tests).
-NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino",
-             "checkpoints", "eval"}
+NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino"}
+# Parts of a run folder that a Hub snapshot (``strict=False``) may hold and that never counted; in a strict folder
+# they are errors (``check_only_model_parts``).
+RUN_FOLDERS = ("checkpoints", "eval")
 # What a publish adds beside the model (embtune_config.yaml, embtune_manifest.json, eval_report.*): a published
 # folder must have the fingerprint its card records, which is that of final/.
 NOT_MODEL_PREFIXES = ("embtune_", "eval_")
 
 
-def model_files(path: Path) -> list[str]:
-    """Relative paths of every file in a model folder that can change its embeddings, in a stable order."""
+def model_files(path: Path, strict: bool = True) -> list[str]:
+    """Relative paths of every file in a model folder that can change its embeddings, in a stable order.
+
+    ``strict``: a top-level folder that is no module of modules.json (nor an ONNX / OpenVINO export) and a run's
+    or checkpoint's file (``RUN_FILES``) are errors naming them: a nested run folder or a stray checkpoint is
+    neither part of the model nor something to skip unseen. Hub snapshots are read with ``strict=False``: their
+    files are pinned by the commit, and extra folders there (images, scripts) are hashed like the rest."""
+    if strict:
+        check_only_model_parts(path)
+    ignored = NOT_MODEL if strict else NOT_MODEL | set(RUN_FOLDERS)
     files = []
     for item in sorted(path.rglob("*")):
         rel = item.relative_to(path)
-        skipped = any(part in NOT_MODEL or part.startswith(".") for part in rel.parts)
+        skipped = any(part in ignored or part.startswith(".") for part in rel.parts)
         if item.is_file() and not skipped and not rel.parts[0].startswith(NOT_MODEL_PREFIXES):
             files.append(rel.as_posix())
     return files
 
 
-def model_fingerprint(path: Path) -> str:
+def model_fingerprint(path: Path, strict: bool = True) -> str:
     """The one identity of a model folder: sha256 over (relative path, sha256) of every file in ``model_files``.
 
     Weights (all shards), tokenizer, pooling/normalise configs, ``modules.json`` and ``sentence_bert_config.json``
     all count, so a folder whose pooling was switched from mean to CLS has another fingerprint. Run records,
-    reports, model cards and the embedding cache all use this function."""
+    reports, model cards and the embedding cache all use this function. A folder or file that belongs to no model
+    (a nested run, a checkpoint) is an error unless ``strict`` is False (Hub snapshots, see ``model_files``)."""
     path = Path(path)
-    return _fingerprint_cached(path.resolve(), tuple((f, (path / f).stat().st_mtime_ns) for f in model_files(path)))
+    files = model_files(path, strict)
+    return _fingerprint_cached(path.resolve(), tuple((f, (path / f).stat().st_mtime_ns) for f in files))
 
 
 @functools.lru_cache(maxsize=16)
@@ -238,7 +264,7 @@ def check_model_config(config: ModelConfig) -> ResolvedModel:
 
 
 def load_model(config: ModelConfig, path: Path | None = None):
-    """The SentenceTransformer for ``config`` (or for a trained folder ``path``), on CPU unless a GPU is there.
+    """The SentenceTransformer for ``config`` (or for a trained folder ``path``), on the GPU when there is one.
 
     ``model.kwargs`` and ``model.trust_remote_code`` apply to both. An adapter folder (``path`` = a LoRA run's
     final/, or ``model.name`` = a published adapter) is loaded onto its base and merged in: the base of ``path`` is
@@ -262,6 +288,41 @@ def load_model(config: ModelConfig, path: Path | None = None):
     return model, resolved
 
 
+def load_model_folder(folder: Path | str, what: str, device: str | None = None):
+    """The SentenceTransformer in a folder that a config key other than ``model.name`` names (the miner
+    ``data.hard_negatives.model``, GIST's ``loss.guide``, the model an export traces), with ``load_model``'s checks:
+    a folder that is not a model, custom code (never run for these: there is no flag for them), a corrupt or
+    truncated weights file, weights that do not fit the architecture. An adapter folder loads onto its base.
+
+    Args:
+        what: the config key (or words) naming the folder, for messages.
+        device: where to put it ('cpu', 'cuda:0'); None: the library's choice (the GPU when there is one).
+    """
+    path = Path(folder).expanduser()
+    check_model_folder(path, what)
+    config = ModelConfig(name=str(path))
+    if is_adapter_folder(path):
+        model, _ = load_model(_adapter_base(path, config))
+        attach_adapter(model, path)
+        return model if device is None else model.to(device)
+    check_remote_code(path, config, what)
+    return _load_folder(path, {}, False, device)
+
+
+def load_cross_encoder(name: str, what: str):
+    """The CrossEncoder in a local folder or at a Hub id, with ``load_model``'s checks: a missing folder, a folder
+    without config.json and a corrupt or truncated weights file are UserErrors naming them, and so is a model the
+    library cannot load. What a reranker must be beyond that (one label, a pair-scoring head) is the caller's."""
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    path = Path(name).expanduser()
+    local = path.exists() or name.startswith(("./", "../", "/", "~"))
+    if local:
+        check_cross_encoder_folder(path, what)
+    with loading_errors(path if local else None, f"{what} could not be loaded as a CrossEncoder"):
+        return CrossEncoder(str(path) if local else name)
+
+
 def _adapter_base(folder: Path, config: ModelConfig) -> ModelConfig:
     """The base an adapter folder names; the Hub release of a bundled model is the bundled copy (offline)."""
     base = adapter_base(folder, config)
@@ -271,21 +332,30 @@ def _adapter_base(folder: Path, config: ModelConfig) -> ModelConfig:
     return base
 
 
-def _load_folder(folder: Path, kwargs: dict[str, str], trust_remote_code: bool):
+@contextlib.contextmanager
+def loading_errors(folder: Path | None, failure: str) -> Iterator[None]:
+    """Library errors while loading a model as UserErrors: a weights file that cannot be read is named (with
+    ``folder``, the local folder, if any); anything else says ``failure`` and the library's words."""
     from safetensors import SafetensorError
-    from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(str(folder), local_files_only=True, trust_remote_code=trust_remote_code,
-                                    model_kwargs=kwargs or None)
+        yield
     except SafetensorError as err:
-        broken = unreadable_safetensors(folder, model_files(folder))
+        broken = unreadable_safetensors(folder, model_files(folder, strict=False)) if folder else None
         raise UserError(f"{broken or folder}: the weights file is corrupt or truncated ({err}). Copy it again from "
                         "its source, or train again.") from None
     except (OSError, ValueError, RuntimeError, ImportError) as err:  # bad configs, size mismatches, architectures
-        hint = (f" with model.kwargs {kwargs} (the model does not take them as given: change or remove them)"
-                if kwargs else "")
-        raise UserError(f"Could not load the model in {folder}{hint}: {type(err).__name__}: {str(err)[:300]}") from None
+        raise UserError(f"{failure}: {type(err).__name__}: {str(err)[:300]}") from None
+
+
+def _load_folder(folder: Path, kwargs: dict[str, str], trust_remote_code: bool, device: str | None = None):
+    from sentence_transformers import SentenceTransformer
+
+    hint = (f" with model.kwargs {kwargs} (the model does not take them as given: change or remove them)"
+            if kwargs else "")
+    with loading_errors(folder, f"Could not load the model in {folder}{hint}"):
+        model = SentenceTransformer(str(folder), device=device, local_files_only=True,
+                                    trust_remote_code=trust_remote_code, model_kwargs=kwargs or None)
     check_weights_cover(model, folder, [f for f in weight_files(folder) if f.name not in ADAPTER_WEIGHTS])
     return model
 

@@ -85,9 +85,16 @@ def _json(path: Path):
 _WARNED: set[str] = set()
 
 
-def check_remote_code(folder: Path, config: ModelConfig) -> None:
-    """Refuse a model that runs its own code unless ``model.trust_remote_code``; when allowed, warn once."""
+def check_remote_code(folder: Path, config: ModelConfig, what: str | None = None) -> None:
+    """Refuse a model that runs its own code unless ``model.trust_remote_code``; when allowed, warn once.
+
+    ``what``: the config key of a folder other than the base model (the miner, GIST's guide), which never runs
+    custom code: the flag is the base model's."""
     code = remote_code(folder)
+    if code and what is not None:
+        raise UserError(f"{what}: {folder} runs its own Python code ({'; '.join(code[:3])}), which is only ever run "
+                        "for the base model (model.name with model.trust_remote_code=true). Use a model folder "
+                        "without custom code here.")
     if code and not config.trust_remote_code:
         raise UserError(f"model.name '{config.name}' runs its own Python code ({'; '.join(code[:3])}). Loading it "
                         "executes that code: read it, and if you trust its authors set model.trust_remote_code=true "
@@ -171,3 +178,37 @@ def check_weights_cover(model, folder: Path, weight_files: list[Path]) -> None:
     if found < len(needed) / 2:
         raise UserError(f"{files[0]} holds {found} of the {len(needed)} tensors the model in {folder} needs; the "
                         "rest would be randomly initialised. It is not this model's weights file: copy the right one.")
+
+
+# What may sit beside the modules of a model folder: exports for other runtimes (``push.export``).
+EXPORT_FOLDERS = ("onnx", "openvino")
+# Files of a run folder or a trainer checkpoint: inside a model folder they mean a run or a checkpoint was copied in.
+RUN_FILES = ("run.json", "config.resolved.yaml", "versions.json", "trainer_state.json", "optimizer.pt",
+             "scheduler.pt", "rng_state.pth", "scaler.pt")
+
+
+def module_folders(path: Path) -> set[str]:
+    """The top-level folders modules.json names as module paths ('1_Pooling', ...); empty without modules.json."""
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return set()
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+        return {Path(str(m.get("path") or "")).parts[0] for m in entries if m.get("path")}
+    except (ValueError, AttributeError, TypeError):
+        raise UserError(f"{modules} is not valid JSON (a list of modules). Copy the model folder again.") from None
+
+
+def check_only_model_parts(path: Path) -> None:
+    """Refuse a model folder holding a folder that is no module of it, or a run's or checkpoint's file."""
+    modules = module_folders(path)
+    allowed = modules | set(EXPORT_FOLDERS)
+    strays = sorted(item.name + ("/" if item.is_dir() else "") for item in path.iterdir()
+                    if not item.name.startswith(".")
+                    and (item.name in RUN_FILES or item.is_dir() and item.name not in allowed))
+    if strays:
+        named = ", ".join(sorted(modules)) or "no module folder"
+        raise UserError(f"{path} holds {', '.join(strays)}, which {'is' if len(strays) == 1 else 'are'} not part of "
+                        f"the model (its modules.json names {named}): a nested run folder or a stray checkpoint? "
+                        "Move it out of the model folder: the model's identity covers every file in it, so nothing "
+                        "there is skipped unseen.")

@@ -18,13 +18,23 @@ from core.adapters import is_adapter_folder, parameter_counts
 from core.model import model_fingerprint, resolve_model
 
 
-def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_sha: dict, stats: dict) -> dict:
-    """run.json: what was trained, from what, how, and which weights came out (by fingerprint)."""
+def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_sha: dict, stats: dict,
+               facts: dict | None = None) -> dict:
+    """run.json: what was trained, from what, how, and which weights came out (by fingerprint).
+
+    Args:
+        facts: what only the entry point knows: ``resumed_at`` (the step training resumed from, 0 for a fresh
+            start), ``precision`` (as trained and as encoded, with the reason), ``seconds`` (per phase) and
+            ``data_prepared_by`` (which command prepared the data/ trained on).
+    """
+    facts = facts or {}
     state = trainer.state
     best = None
     if state.best_model_checkpoint:
         best = {"step": int(state.best_model_checkpoint.rsplit("-", 1)[-1]),
                 "metric": trainer.args.metric_for_best_model, "dev_score": state.best_metric}
+    resumed_at = facts.get("resumed_at", 0)
+    loss = whole_run_loss(state.log_history, resumed_at, result.metrics.get("train_loss"), result.global_step)
     return {
         "run_id": run_id,
         "config_hash": config_hash(config),
@@ -40,11 +50,33 @@ def run_record(config: RunConfig, trainer, result, resolved, run_id: str, data_s
         "data_sha256": data_sha,
         "versions": library_versions(),
         "prompts": dict(config.train.prompts),
+        "precision": facts.get("precision"),
+        "data_prepared_by": facts.get("data_prepared_by"),
         "best_checkpoint": best,
-        "train": {**result.metrics, "rows": stats["splits"]["train"]["rows"], "steps": result.global_step},
+        "train": {**result.metrics, "train_loss": loss, "rows": stats["splits"]["train"]["rows"],
+                  "steps": result.global_step, "resumed_at_step": resumed_at},
+        "seconds": facts.get("seconds"),
         "dev_history": [e for e in state.log_history if any(k.startswith("eval_") for k in e)],
         "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in state.log_history if "loss" in e],
     }
+
+
+def whole_run_loss(log_history: list[dict], resumed_at: int, segment_loss: float | None, final_step: int):
+    """The mean training loss over every step of the run, also after a resume.
+
+    The trainer's ``train_loss`` averages only the steps its own process ran (``resumed_at`` .. ``final_step``);
+    the steps before come from the checkpoint's log history, where each logged loss is the mean over the steps
+    since the previous log. Steps between the last log and the checkpoint were never logged and cannot count.
+    Returns None when the trainer gave no loss."""
+    if segment_loss is None:
+        return None
+    before, logged = 0.0, 0  # sum of the per-step losses, and the last logged step, up to the resume
+    for entry in log_history:
+        if "loss" in entry and logged < entry["step"] <= resumed_at:
+            before += entry["loss"] * (entry["step"] - logged)
+            logged = entry["step"]
+    steps_now = final_step - resumed_at
+    return (before + segment_loss * steps_now) / max(logged + steps_now, 1)
 
 
 def _adapter_record(config: RunConfig, model) -> dict | None:

@@ -108,8 +108,9 @@ def summary(settings, miner: dict, source: str, plan, model, embeddings: tuple, 
 
 
 def meta_record(report: dict) -> dict:
-    """The part of the summary that identifies the mined split (for meta.json): settings, miner, counts."""
-    return {k: report[k] for k in ("settings", "model", "candidates", "guards", "rows")}
+    """The part of the summary that identifies the mined split (for meta.json): settings, miner and the precision
+    it encoded in, counts."""
+    return {k: report[k] for k in ("settings", "model", "precision", "candidates", "guards", "rows") if k in report}
 
 
 GUARD_WORDS = {
@@ -124,7 +125,8 @@ def mining_markdown(report: dict) -> list[str]:
     """The 'Hard negatives' section of stats.md."""
     s, c, g, r = report["settings"], report["candidates"], report["guards"], report["rows"]
     lines = ["## Hard negatives (train split only)", "",
-             f"- miner: {report['model']['name']} (fingerprint {report['model']['fingerprint'][:16]}...)",
+             f"- miner: {report['model']['name']} (fingerprint {report['model']['fingerprint'][:16]}...), encoding in "
+             f"{report.get('precision', 'fp32')}",
              f"- settings: {', '.join(f'{k}={v}' for k, v in s.items() if k != 'model')}",
              f"- candidates: {c['unique']} texts ({c['given']} given, {c['merged_as_normalised_duplicates']} merged "
              f"as duplicates after normalising case and whitespace) from {report['candidates_from']}",

@@ -119,7 +119,7 @@ def test_a_missing_guide_folder_is_a_clear_error(tmp_path, tiny_model_dir, pairs
 def test_a_guide_folder_that_is_not_a_model_is_a_clear_error(tmp_path, tiny_model_dir, pairs_csv):
     (tmp_path / "empty").mkdir()
     config = _pairs_config(tmp_path, tiny_model_dir, pairs_csv, {"name": "gist", "guide": str(tmp_path / "empty")})
-    with pytest.raises(UserError, match="could not be loaded as a sentence-transformers model"):
+    with pytest.raises(UserError, match=r"loss.guide: .*empty is not a model folder \(it has neither modules.json"):
         _trainer(config)
 
 

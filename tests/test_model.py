@@ -162,3 +162,32 @@ def test_the_tiny_test_model_reads_its_words_not_unknown_tokens(tiny_model_dir):
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     ids = model.tokenizer("disk full on server")["input_ids"]
     assert model.tokenizer.unk_token_id not in ids and len(set(ids)) == 6  # [CLS] 4 words [SEP]
+
+
+# ------------------------------------------------------------------------------ what a fingerprint covers
+@pytest.mark.parametrize("stray", ["checkpoints/checkpoint-2/model.safetensors", "run/final/model.safetensors",
+                                   "eval/report.json", "checkpoint-4/optimizer.pt", "run.json"])
+def test_a_stray_folder_or_run_file_in_a_model_folder_is_named(tiny_model_dir, tmp_path, stray):
+    from core.model import model_fingerprint
+
+    folder = copy_model(tiny_model_dir, tmp_path / "final")
+    (folder / stray).parent.mkdir(parents=True, exist_ok=True)
+    (folder / stray).write_bytes(b"not part of the model")
+    with pytest.raises(UserError, match=rf"{folder} holds {stray.split('/')[0]}/?, which is not part of the model "
+                                        r"\(its modules.json names 1_Pooling\): a nested run folder or a stray"):
+        model_fingerprint(folder)
+    assert model_fingerprint(folder, strict=False)  # a Hub snapshot is hashed as it is
+
+
+def test_normal_folders_keep_their_fingerprint(tiny_model_dir, tmp_path):
+    from core.model import model_fingerprint
+
+    before = model_fingerprint(tiny_model_dir)
+    folder = copy_model(tiny_model_dir, tmp_path / "published")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model.onnx").write_bytes(b"an export")
+    for name in ("README.md", "embtune_config.yaml", "eval_report.md", ".gitattributes"):
+        (folder / name).write_text("beside the model")
+    assert model_fingerprint(folder) == before
+    (folder / "1_Pooling" / "config.json").write_text("{}")
+    assert model_fingerprint(folder) != before

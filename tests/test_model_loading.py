@@ -255,3 +255,51 @@ def test_resolve_hub_passes_the_patterns_to_snapshot_download(monkeypatch, tiny_
     resolved = resolve_model(ModelConfig(name="acme/tiny"))
     assert seen["repo_id"] == "acme/tiny" and "pytorch_model*.bin" in seen["ignore"] and "onnx/*" in seen["ignore"]
     assert resolved.fingerprint == model_fingerprint(tiny_model_dir)
+
+
+# ------------------------------------------------------------------------------ one loader for every model
+def _corrupt_copy(tiny_model_dir: Path, folder: Path) -> Path:
+    shutil.copytree(tiny_model_dir, folder)
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def test_the_miner_the_guide_and_the_export_load_through_the_checked_loader(tiny_model_dir, tmp_path):
+    from configs.load import validate
+    from core.export import build_onnx
+    from data.negatives import load_miner
+    from train.losses import frozen_guide
+
+    broken = _corrupt_copy(tiny_model_dir, tmp_path / "broken")
+    corrupt = rf"{broken / 'model.safetensors'}: the weights file is corrupt or truncated"
+    data = {"train": {"path": "x.csv"}, "hard_negatives": {"model": str(broken)}}
+    config = validate(tiny_config(tmp_path, tiny_model_dir, data, {"name": "gist", "guide": str(broken)}))
+    with pytest.raises(UserError, match=corrupt):
+        load_miner(config)
+    base, _ = load_model(config.model)
+    with pytest.raises(UserError, match=corrupt):
+        frozen_guide(base, config.loss)
+    with pytest.raises(UserError, match=corrupt):
+        build_onnx(folder=broken, source=None, target=tmp_path / "model.onnx")
+
+
+def test_a_guide_that_runs_its_own_code_is_refused_naming_the_key(custom_model_dir, tiny_model_dir, tmp_path):
+    from configs.schema import GISTLoss
+    from train.losses import frozen_guide
+
+    base, _ = load_model(ModelConfig(name=str(tiny_model_dir)))
+    with pytest.raises(UserError, match=r"loss.guide: .* runs its own Python code .* only ever run for the base"):
+        frozen_guide(base, GISTLoss(name="gist", guide=str(custom_model_dir)))
+
+
+def test_a_weights_file_of_another_model_as_miner_is_refused(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from core.model import load_model_folder
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "miner")
+    save_file({"classifier.weight": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
+    with pytest.raises(UserError, match=r"holds 0 of the \d+ tensors .* would be randomly initialised"):
+        load_model_folder(folder, "data.hard_negatives.model")

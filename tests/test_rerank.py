@@ -114,3 +114,13 @@ def test_multi_label_cross_encoder_is_refused(tmp_path):
     folder = save_tiny_cross_encoder(tmp_path, num_labels=3)
     with pytest.raises(UserError, match=r"outputs 3 labels per pair; a reranker outputs one relevance score"):
         load_cross_encoder(str(folder))
+
+
+def test_a_corrupt_cross_encoder_weights_file_is_named(cross_encoder_dir, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(cross_encoder_dir, tmp_path / "ce")
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=rf"{folder / 'model.safetensors'}: the weights file is corrupt or truncated"):
+        load_cross_encoder(str(folder))

@@ -106,6 +106,11 @@ def test_killed_run_resumes_to_the_same_model_as_an_uninterrupted_one(uninterrup
     record = json.loads((run_dir / "run.json").read_text())
     assert record["train"]["steps"] == 6
     np.testing.assert_allclose(_final_vectors(run_dir), expected, atol=1e-6, rtol=0)
+    # run.json's train_loss is the whole run's, not only the steps after the resume (the checkpoint's log history
+    # holds the earlier ones): close to the uninterrupted run's, not equal (floating point).
+    straight = json.loads((tmp / "straight" / "run.json").read_text())["train"]
+    assert record["train"]["resumed_at_step"] == (n if mode == "step" else n - 1)
+    assert record["train"]["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-4)
 
 
 def test_resume_with_changed_training_settings_is_refused_with_the_keys(uninterrupted, tiny_model_dir, capsys):

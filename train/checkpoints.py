@@ -148,6 +148,12 @@ class Interrupt(TrainerCallback):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    def __enter__(self) -> Interrupt:
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.uninstall()
+
     def _handle(self, signum, frame) -> None:
         if self.requested:  # a second Ctrl-C: the user really wants out now
             raise KeyboardInterrupt

@@ -17,6 +17,7 @@ from sentence_transformers.sentence_transformer import losses
 from torch import nn
 
 from configs.errors import UserError
+from core.model import load_model_folder
 from data.table import KINDS, kind_columns
 
 
@@ -44,7 +45,8 @@ class LossSpec:
 
 
 def frozen_guide(model, config):
-    """GIST's guide: a frozen, eval-mode copy of the base model (``loss.guide`` empty) or the model in that folder.
+    """GIST's guide: a frozen, eval-mode copy of the base model (``loss.guide`` empty) or the model in that folder,
+    loaded by the one loader (``core.model.load_model_folder``) with its checks, on the trained model's device.
 
     The copy is taken when the loss is built, i.e. before the first optimiser step, so it holds the base weights
     for the whole run (also on resume: the trainer loads checkpoint weights into ``model`` later, not the guide).
@@ -55,12 +57,7 @@ def frozen_guide(model, config):
     if config.guide is None:
         guide = SentenceTransformer(modules=copy.deepcopy(list(model)), device=str(model.device))
     else:
-        try:
-            guide = SentenceTransformer(str(_guide_folder(config.guide)), device=str(model.device),
-                                        local_files_only=True)
-        except (OSError, ValueError) as err:
-            raise UserError(f"loss.guide: {config.guide} could not be loaded as a sentence-transformers model "
-                            f"({type(err).__name__}: {str(err)[:200]}).") from None
+        guide = load_model_folder(_guide_folder(config.guide), "loss.guide", device=str(model.device))
     guide.requires_grad_(False)  # the guide only scores candidates; the optimiser never sees it
     return guide.eval()  # no dropout: the guide's scores are the same at every step
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from configs.errors import UserError
+from core.model import check_cross_encoder_folder
+from core.model import load_cross_encoder as core_load_cross_encoder
 from evaluate.retrieval.metrics import rank_documents
 
 log = logging.getLogger(__name__)
@@ -27,34 +29,24 @@ RERANKER_ARCHITECTURES = ("ForSequenceClassification", "ForCausalLM")  # what Cr
 
 
 def load_cross_encoder(name: str):
-    """The ``CrossEncoder`` named by ``evaluate.rerank.model``: a local folder or a Hub id.
+    """The ``CrossEncoder`` named by ``evaluate.rerank.model``: a local folder or a Hub id, loaded by the one loader
+    (``core.model.load_cross_encoder``: missing folder, no config.json, corrupt weights, a model that cannot load).
 
     Raises:
-        UserError: for a missing folder, a folder that is not a model, an embedding model (a CrossEncoder would bolt
-            a randomly initialised head on it), a model that cannot be loaded, or one with more than one output.
+        UserError: for those, for an embedding model (a CrossEncoder would bolt a randomly initialised head on it),
+            a model without a pair-scoring head, or one with more than one output.
     """
-    from sentence_transformers.cross_encoder import CrossEncoder
-
+    what = f"evaluate.rerank.model '{name}'"
     path = Path(name).expanduser()
     if path.exists() or name.startswith(("./", "../", "/", "~")):
-        _check_folder(name, path)
-    try:
-        model = CrossEncoder(str(path) if path.exists() else name)
-    except (OSError, ValueError, RuntimeError) as err:  # offline Hub, bad configs, size mismatches
-        raise UserError(f"evaluate.rerank.model '{name}' could not be loaded as a CrossEncoder: "
-                        f"{type(err).__name__}: {str(err)[:300]}") from None
+        check_cross_encoder_folder(path, what)
+        _check_not_embedding(name, path)
+    model = core_load_cross_encoder(name, what)
     _check_loaded(name, model)
     return model
 
 
-def _check_folder(name: str, path: Path) -> None:
-    if not path.is_dir():
-        raise UserError(f"evaluate.rerank.model '{name}': no folder {path.absolute()}. Give a CrossEncoder folder "
-                        "(one holding config.json, e.g. saved with CrossEncoder.save_pretrained) or a Hub id such as "
-                        "cross-encoder/ms-marco-MiniLM-L6-v2.")
-    if not (path / "config.json").is_file():
-        raise UserError(f"evaluate.rerank.model '{name}': {path} has no config.json, so it is not a saved model. "
-                        "Point it at the folder CrossEncoder.save_pretrained wrote.")
+def _check_not_embedding(name: str, path: Path) -> None:
     st_config = path / "config_sentence_transformers.json"
     model_type = json.loads(st_config.read_text(encoding="utf-8")).get("model_type") if st_config.is_file() else None
     if model_type not in (None, "CrossEncoder"):
