@@ -13,10 +13,8 @@ fewer than ``num_negatives`` negatives (an n-tuple needs equal columns). What we
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import random
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,6 +26,9 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import HardNegativesConfig, RunConfig
+from core.bars import bars_on_terminal_only
+from core.embed import precision_context, resolve_precision
+from data.chunking import Chunked
 from data.table import Table
 
 log = logging.getLogger(__name__)
@@ -51,17 +52,20 @@ class GuardPlan:
     candidates_given: int
 
 
-def guard_plan(rows: Dataset, candidates: list[str]) -> GuardPlan:
+def guard_plan(rows: Dataset, candidates: list[str], siblings: dict[int, set[str]] | None = None) -> GuardPlan:
     """Arrange pairs and candidates so that no anchor can be mined a normalised duplicate of its positives.
 
     The library masks, per distinct anchor, the exact texts of that anchor's positives. Normalised duplicates
     among the candidates are merged onto the positive's spelling, and the spellings that remain (positives of
     other anchors, the anchor's own text) are added as extra positive rows of that anchor, dropped after mining.
+    ``siblings`` (row -> texts, from data.chunking) adds the other windows of a row's positive document: text of the
+    very document that answers the anchor is never its negative.
     """
     anchors, positives = list(rows["anchor"]), list(rows["positive"])
     guard: dict[str, set[str]] = defaultdict(set)
-    for anchor, positive in zip(anchors, positives):
+    for row, (anchor, positive) in enumerate(zip(anchors, positives)):
         guard[normalise(anchor)].update({normalise(anchor), normalise(positive)})
+        guard[normalise(anchor)].update(normalise(text) for text in (siblings or {}).get(row, ()))
     spelling = {}
     for positive in positives:
         spelling.setdefault(normalise(positive), positive)
@@ -95,8 +99,9 @@ def check_settings(settings: HardNegativesConfig, train: Table) -> None:
 
 
 def load_miner(config: RunConfig):
-    """(model, {"name", "fingerprint"}): the base model unless ``hard_negatives.model`` names a local folder."""
-    from core.model import load_model, model_fingerprint
+    """(model, {"name", "fingerprint"}): the base model unless ``hard_negatives.model`` names a local folder; both
+    through the one loader (``core.model``), with its checks of the folder and the weights."""
+    from core.model import load_model, load_model_folder, model_fingerprint
 
     folder = config.data.hard_negatives.model
     if folder is None:
@@ -106,46 +111,22 @@ def load_miner(config: RunConfig):
     if not path.is_dir():
         raise UserError(f"{KEY}.model: folder {folder} does not exist. Give a local sentence-transformers model "
                         f"folder, or leave {KEY}.model empty to mine with the base model.")
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(str(path), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{KEY}.model: {folder} could not be loaded as a sentence-transformers model "
-                        f"({type(err).__name__}: {str(err)[:200]}).") from None
-    return model, {"name": str(path), "fingerprint": model_fingerprint(path)}
+    return load_model_folder(path, f"{KEY}.model"), {"name": str(path), "fingerprint": model_fingerprint(path)}
 
 
-def candidate_texts(train: Table) -> tuple[list[str], str]:
-    """The candidate negatives and a sentence saying where they come from (for stats.md)."""
+def candidate_texts(train: Table, windows: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """The candidate negatives and a sentence saying where they come from (for stats.md); with ``windows``
+    (data.chunking) the training side's documents as the token windows the model reads."""
+    if windows:
+        return list(windows.values()), (
+            f"the training side's documents as {len(windows):,} token windows (data.chunking), the units the model "
+            "reads; a positive's other windows are never its negatives")
     if train.corpus:
         return list(train.corpus.values()), (
             f"the source's whole corpus ({len(train.corpus)} documents). It is the collection retrieval ranks at "
             "test time too; choosing candidates reads no dev/test judgement, so no test label reaches training "
             "(leaving out the documents judged for test queries would itself use the test labels)")
     return list(dict.fromkeys(train.rows["positive"])), "every positive text of the train split (never dev or test)"
-
-
-class _DropRedraws(io.TextIOBase):
-    """stderr without tqdm's carriage-return redraws: the library always draws bars, a log file needs none."""
-
-    def __init__(self, target) -> None:
-        self.target, self.after_bar = target, False
-
-    def write(self, text: str) -> int:
-        bar = "\r" in text or text == "" or (self.after_bar and text == "\n")
-        if not bar:
-            self.target.write(text)
-        self.after_bar = "\r" in text
-        return len(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-
-def bars_on_terminal_only():
-    """A context in which tqdm bars (the library's, the model loader's) reach stderr only if it is a terminal."""
-    return contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(_DropRedraws(sys.stderr))
 
 
 @contextlib.contextmanager
@@ -159,11 +140,14 @@ def _seeded(seed: int):
         random.setstate(state)
 
 
-def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int):
-    """The library's n-tuples with scores, plus the query and corpus embeddings it computed (for the counts)."""
+def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, precision: str = "fp32"):
+    """The library's n-tuples with scores, plus the query and corpus embeddings it computed (for the counts).
+
+    ``precision``: 'bf16' encodes under bf16 autocast, as evaluation does on the same hardware
+    (``core.embed.resolve_precision`` of ``evaluate.precision``)."""
     from sentence_transformers.util import mine_hard_negatives
 
-    with tempfile.TemporaryDirectory() as cache, _seeded(seed):
+    with tempfile.TemporaryDirectory() as cache, _seeded(seed), precision_context(model, precision):
         try:
             mined = mine_hard_negatives(
                 plan.dataset, model, anchor_column_name="anchor", positive_column_name="positive",
@@ -203,30 +187,33 @@ def assemble(mined: Dataset, plan: GuardPlan, train: Table) -> tuple[Dataset, in
     return Dataset.from_dict(columns), violations
 
 
-def mine_train(config: RunConfig, train: Table, held_out: list[Table] = ()) -> tuple[Table, dict]:
+def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chunked: Chunked | None = None
+               ) -> tuple[Table, dict]:
     """The train split as tuples with mined negatives, and the mining summary (for meta.json and stats).
 
     Args:
         config: the run config; ``config.data.hard_negatives`` holds the settings.
         train: the train split, kind ``pairs`` (dev and test are never mined and never candidates).
         held_out: dev/test tables, only to count mined negatives that are also their positives (stats).
+        chunked: what data.chunking made of ``train`` (its windows are the candidates, its siblings guarded).
     """
     from data.mining_report import summary
 
     settings = config.data.hard_negatives
     check_settings(settings, train)
-    candidates, source = candidate_texts(train)
-    plan = guard_plan(train.rows, candidates)
+    candidates, source = candidate_texts(train, chunked.corpus if chunked else None)
+    plan = guard_plan(train.rows, candidates, chunked.siblings if chunked else None)
     start = time.perf_counter()
     with bars_on_terminal_only():
         model, miner = load_miner(config)
-        log.info("hard negatives: mining %d pairs against %d candidate texts with %s", len(train.rows),
-                 len(plan.corpus), miner["name"])
-        mined, queries, corpus = run_miner(plan, model, settings, config.seed)
+        precision = resolve_precision(config.evaluate.precision, model)  # what evaluation encodes with here
+        log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
+                 len(train.rows), len(plan.corpus), miner["name"], precision, settings.batch_size)
+        mined, queries, corpus = run_miner(plan, model, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start
-    report = summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
-                     held_out, seconds)
+    report = {**summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
+                        held_out, seconds), "precision": precision}
     log.info("hard negatives: %d of %d pairs kept with %d negatives each in %.0f s (%d dropped with fewer left: "
              "a larger range_max keeps more)", len(rows), len(train.rows), settings.num_negatives, seconds,
              report["rows"]["dropped_too_few_negatives"])

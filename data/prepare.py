@@ -13,8 +13,11 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.runs import atomic_dir
 from configs.schema import RunConfig, SourceConfig
+from core.model import load_model
 from data.checks import check_table
+from data.chunking import chunk_pairs
 from data.mining_report import meta_record
+from data.negatives import mine_train
 from data.sources import read_source
 from data.splits import grouped_split, held_out_queries, shared_texts
 from data.table import Table
@@ -29,6 +32,7 @@ class Prepared:
     test: Table
     dev: Table | None = None
     mining: dict = field(default_factory=dict)  # data.mining_report.summary when the train split was mined
+    chunking: dict = field(default_factory=dict)  # data.chunking.Chunked.stats when long positives became windows
 
     def splits(self) -> dict[str, Table]:
         return {name: table for name in SPLITS if (table := getattr(self, name)) is not None}
@@ -51,12 +55,15 @@ def prepare(config: RunConfig) -> Prepared:
         train, test = split_table(train, data.test_fraction, config.seed, " (held-out test split)")
     if dev is None and data.dev_fraction > 0:
         train, dev = split_table(train, data.dev_fraction, config.seed + 1, " (dev split)")
+    # after splitting: only the train split is chunked and mined, never dev or test
+    chunked = chunk_pairs(config, train, load_model(config.model)[0]) if data.chunking is not None else None
+    if chunked is not None:
+        train = chunked.table
+    stats = chunked.stats if chunked else {}
     if data.hard_negatives is None:
-        return Prepared(train=train, test=test, dev=dev)
-    from data.negatives import mine_train  # after splitting: only the train split is mined, never dev or test
-
-    train, mining = mine_train(config, train, held_out=[t for t in (dev, test) if t is not None])
-    return Prepared(train=train, test=test, dev=dev, mining=mining)
+        return Prepared(train=train, test=test, dev=dev, chunking=stats)
+    train, mining = mine_train(config, train, held_out=[t for t in (dev, test) if t is not None], chunked=chunked)
+    return Prepared(train=train, test=test, dev=dev, mining=mining, chunking=stats)
 
 
 def split_table(table: Table, fraction: float, seed: int, suffix: str) -> tuple[Table, Table]:
@@ -77,8 +84,12 @@ def leakage(prepared: Prepared) -> int:
     return len(shared_texts(prepared.train.rows, prepared.test.rows))
 
 
-def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str]) -> dict[str, str]:
-    """Write splits (+ corpus, + extra files such as stats) atomically; return each split's sha256."""
+def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str],
+                  record: dict | None = None) -> dict[str, str]:
+    """Write splits (+ corpus, + extra files such as stats) atomically; return each split's sha256.
+
+    ``record``: more keys for meta.json (what the data was prepared from and how long it took, see
+    ``data.provenance``)."""
     fingerprints: dict[str, str] = {}
     with atomic_dir(run_dir / "data") as tmp:
         for name, table in prepared.splits().items():
@@ -95,9 +106,11 @@ def save_prepared(prepared: Prepared, run_dir: Path, extra_files: dict[str, str]
             text = json.dumps(extra, ensure_ascii=False, indent=1) + "\n"
             (tmp / EXTRA_NAME).write_text(text, encoding="utf-8")
             fingerprints["qrels_extra"] = hashlib.sha256(text.encode()).hexdigest()
-        meta = {"kinds": {n: t.kind for n, t in prepared.splits().items()}, "sha256": fingerprints}
+        meta = {"kinds": {n: t.kind for n, t in prepared.splits().items()}, "sha256": fingerprints, **(record or {})}
         if prepared.mining:
             meta["hard_negatives"] = meta_record(prepared.mining)
+        if prepared.chunking:
+            meta["chunking"] = {k: v for k, v in prepared.chunking.items() if k != "examples"}  # counts, no text
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         for name, text in extra_files.items():
             (tmp / name).write_text(text, encoding="utf-8")

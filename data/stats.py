@@ -56,8 +56,31 @@ def stats_markdown(stats: dict) -> str:
             lines.append(f"- {column}: {t['mean']:.1f} tokens on average, p95 {t['p95']}, max {t['max']}; "
                          f"{t['share_truncated']:.1%} longer than max_seq_length {t['max_seq_length']}")
         lines.append("")
+    if stats.get("chunking"):
+        lines += chunking_markdown(stats["chunking"])
     if stats.get("hard_negatives"):
         lines += mining_markdown(stats["hard_negatives"])
     if stats.get("shared_texts"):
         lines.append(f"Texts shared between train and test (source splits): {stats['shared_texts']}")
     return "\n".join(lines) + "\n"
+
+
+def chunking_markdown(info: dict) -> list[str]:
+    """What data.chunking did to the training positives: documents split, positives moved, a few examples."""
+    how = {"similarity": "the window the base model scores closest to its anchor",
+           "bm25": "the window with the highest BM25 score for its anchor",
+           "all": "every window, each a training row of its own"}[info["positive"]]
+    lines = ["## Long positives as token windows (data.chunking)", "",
+             f"- {info['documents_split']:,} of {info['documents']:,} documents are longer than "
+             f"{info['max_tokens']} tokens and were split into windows ({info['windows']:,} windows, overlap "
+             f"{info['overlap']}); hard negatives, when mined, are drawn from these windows.",
+             f"- {info['pairs_with_long_positive']:,} of {info['pairs']:,} training pairs had a positive longer than "
+             f"the model reads ({info['positive_documents_split']:,} of {info['positive_documents']:,} positive "
+             f"documents); each now trains on {how}.",
+             f"- {info['moved_past_first_window']:,} positives are a window after the first: text the model never "
+             "saw when the positive was truncated. The positive's other windows are never its anchor's negatives.",
+             ""]
+    for example in info.get("examples", []):
+        lines.append(f"  - \"{example['anchor']}\" → window {example['window']} of {example['windows']}: "
+                     f"\"{example['text']}…\"")
+    return lines + ([""] if info.get("examples") else [])
