@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from configs.errors import UserError, did_you_mean
-from configs.schema import LOSS_NAMES, LossConfig, RunConfig
+from configs.schema import LOSS_CLASSES, LOSS_NAMES, RunConfig
 
 RESOLVED_NAME = "config.resolved.yaml"
 
@@ -71,8 +71,9 @@ def read_yaml(path: str | Path) -> dict:
         path = path / RESOLVED_NAME
     if not path.is_file():
         raise UserError(f"Config file {path} does not exist. Pass a YAML from configs/ or a run folder.")
+    text = read_utf8(path)
     try:
-        raw = load_yaml_text(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml_text(text) or {}
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
@@ -80,6 +81,19 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, data, loss, ...), not {type(raw).__name__}.")
     return raw
+
+
+def read_utf8(path: Path) -> str:
+    """A config file's text; UserError naming the line and byte when it was saved in another encoding (YAML is
+    UTF-8: a Latin-1 'é' would otherwise end as a traceback)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: byte 0x{data[err.start]:02x} at offset {err.start} is not valid "
+                        "UTF-8. Save the config as UTF-8 (in most editors: 'Save with encoding' > UTF-8; or "
+                        f"iconv -f latin-1 -t utf-8 {path.name} > fixed.yaml).") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -127,10 +141,7 @@ def _fields_at(model: type[BaseModel], loc: list[str], raw: dict) -> list[str]:
 def _model_in(annotation: Any, raw: dict, part: str) -> type[BaseModel] | None:
     if part == "loss":
         name = (raw.get("loss") or {}).get("name")
-        for cls in get_args(get_args(LossConfig)[0]):
-            if cls.model_fields["name"].annotation.__args__[0] == name:
-                return cls
-        return None
+        return LOSS_CLASSES.get(name) if isinstance(name, str) else None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in get_args(annotation):

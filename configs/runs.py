@@ -9,11 +9,13 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -50,10 +52,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary name beside ``path``, then rename: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the file from teammates
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the file from teammates
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or Ctrl-C: no half-written temporary file stays behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write_json(path: Path, data: object) -> None:
@@ -61,21 +68,63 @@ def atomic_write_json(path: Path, data: object) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces ``target``, on error it is removed."""
+def atomic_dir(target: Path, carry: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target`` at once, on error it is removed.
+
+    Args:
+        target: the folder to replace (or create).
+        carry: which entries of the old ``target`` the new one keeps (copied in before the yield, hard links for
+            files where the disk allows, so large files cost no space); None keeps nothing.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        if carry is not None and target.is_dir():
+            for item in sorted(target.iterdir()):
+                if carry(item):
+                    _copy(item, tmp / item.name)
         yield tmp
         normal_permissions(tmp)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        tmp.rename(target)
+        with sigint_deferred():  # between the two renames there is no target: Ctrl-C waits for the second
+            old = target.with_name(f".{target.name}.old")
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                target.rename(old)
+            tmp.rename(target)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """Copy a file or folder, hard-linking files where possible (an ONNX export need not be written twice)."""
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    if source.is_dir():
+        shutil.copytree(source, dest, copy_function=link_or_copy)
+    else:
+        link_or_copy(str(source), str(dest))
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block and raise it after: for steps that must not be cut in half.
+    Only the main thread can set signal handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda *frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def sha256_file(path: Path) -> str:
@@ -98,6 +147,7 @@ def write_resolved(config: RunConfig) -> Path:
     """Write ``config.resolved.yaml`` (headed by its config hash) and ``versions.json`` (main process only)."""
     run_dir = Path(config.run_dir)
     if is_main_process():
+        check_not_nested(run_dir)
         if _finished_hash(run_dir) not in (None, config_hash(config)):  # `python -m data` with other settings
             move_aside_finished(run_dir)
         header = f"# config_hash: {config_hash(config)}\n"
@@ -118,17 +168,18 @@ def training_settings(config: RunConfig) -> dict[str, object]:
 
     Defaults are left out so that a key a later embtune adds (with a default that keeps today's behaviour) does not
     change the identity of runs trained before it existed."""
-    flat: dict[str, object] = {}
-
-    def walk(node: object, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix.rstrip(".")] = node
-
-    walk(config.model_dump(mode="json", exclude_defaults=True), "")
+    flat = _flat(config.model_dump(mode="json", exclude_defaults=True))
     return {k: v for k, v in flat.items() if not any(k == n or k.startswith(n + ".") for n in NOT_TRAINING)}
+
+
+def _flat(node: object, prefix: str = "") -> dict[str, object]:
+    """A nested dump as ``dotted.key -> value`` (an empty section stays a value: ``{}``)."""
+    if not (isinstance(node, dict) and node):
+        return {prefix.rstrip("."): node}
+    flat: dict[str, object] = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}{key}."))
+    return flat
 
 
 def config_hash(config: RunConfig) -> str:
@@ -137,10 +188,17 @@ def config_hash(config: RunConfig) -> str:
 
 
 def changed_settings(old: RunConfig, new: RunConfig) -> list[str]:
-    """``key: old -> new`` for every training setting that differs."""
-    before, after = training_settings(old), training_settings(new)
-    keys = sorted(set(before) | set(after))
-    return [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys if before.get(k) != after.get(k)]
+    """``key: old -> new`` for every training setting that differs, with the values each run really used (a
+    default shows as its value: ``seed: 42 -> 7``, never ``None -> 7``; a key only one run's loss has: 'not set')."""
+    keys = sorted(set(training_settings(old)) | set(training_settings(new)))
+    before, after = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    unset = "(not set)"
+    return [f"{k}: {_shown(before, k, unset)} -> {_shown(after, k, unset)}" for k in keys
+            if before.get(k, unset) != after.get(k, unset)]
+
+
+def _shown(flat: dict[str, object], key: str, unset: str) -> str:
+    return repr(flat[key]) if key in flat else unset
 
 
 def new_run_id() -> str:
@@ -262,8 +320,50 @@ def move_aside_finished(run_dir: Path) -> Path | None:
     return target
 
 
+# What marks a folder as a run folder (or a checkpoint of one), and the parts of a run that are replaced or moved
+# wholesale: a run folder inside one of them would be deleted with it, and one around them would mix two runs.
+RUN_MARKERS = ("run.json", RESOLVED_NAME, LOCK_NAME, "embtune_checkpoint.json")
+REPLACED_PARTS = ("final", "checkpoints", "data", "eval")
+
+
+def is_run_folder(folder: Path) -> bool:
+    return any((folder / marker).exists() for marker in RUN_MARKERS)
+
+
+def check_not_nested(run_dir: Path) -> None:
+    """UserError when ``run_dir`` lies inside another run's final/, checkpoints/, data/ or eval/, or when its own
+    such parts hold another run (the next atomic write of the part would delete that run)."""
+    here = Path(run_dir).expanduser().resolve()
+    for outer in here.parents:
+        part = here.relative_to(outer).parts[0]
+        if part in REPLACED_PARTS and is_run_folder(outer):
+            raise UserError(f"run_dir {run_dir} is inside {outer / part}, a part of the run in {outer} that is "
+                            "replaced as a whole (the next write there would delete this run). Choose a folder "
+                            f"outside {outer}, e.g. run_dir={outer.parent / (outer.name + '-' + here.name)}.")
+    for part in REPLACED_PARTS:
+        found = _inner_run(here / part, own_checkpoints=part == "checkpoints")
+        if found is not None:
+            raise UserError(f"{here / part} holds another run's folder ({found}); training in {run_dir} replaces "
+                            f"{part}/ as a whole and would delete it. Move {found} out of {here}, or choose another "
+                            "run_dir=...")
+
+
+def _inner_run(folder: Path, own_checkpoints: bool) -> Path | None:
+    """The first run folder below ``folder`` (checkpoints/checkpoint-N of our own run are not another run)."""
+    if not folder.is_dir():
+        return None
+    for marker in RUN_MARKERS:
+        for path in folder.rglob(marker):
+            inner = path.parent
+            if own_checkpoints and marker == "embtune_checkpoint.json" and inner.parent == folder:
+                continue
+            return inner
+    return None
+
+
 def check_writable(run_dir: Path) -> None:
-    """A read-only or impossible run_dir fails before any work, not after hours of training."""
+    """A run_dir nested in another run, read-only or impossible fails before any work, not after hours of training."""
+    check_not_nested(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".probe.", delete=True)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from configs.cli import parse, run
-from configs.runs import is_main_process, write_resolved
+from configs.runs import check_not_nested, is_main_process, write_resolved
 from configs.schema import RunConfig
 from data.prepare import Prepared, leakage, load_prepared, prepare, save_prepared
 from data.provenance import provenance, stale_reason
@@ -82,6 +82,7 @@ def data_for_training(config: RunConfig) -> tuple[Prepared, dict | None, dict[st
 def main(argv: list[str] | None = None) -> int:
     # 1. Config and overrides.
     _, config = parse(argv, "python -m data", "Prepare the splits and a stats report.")
+    check_not_nested(Path(config.run_dir))  # before any work: data/ inside another run would be lost
     # 2. Load, check, split (and mine), timed.
     prepared, seconds = prepare_timed(config)
     # 3. Describe and write data/ with what it was prepared from, so `python -m train` can read it as it is.

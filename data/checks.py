@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import unicodedata
 from collections import Counter
 
 from configs.errors import UserError
 from configs.schema import SourceConfig
 from data.table import Table, negative_columns
 
+log = logging.getLogger(__name__)
 TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "text")
+# How two texts are compared wherever "the same text" matters (leakage, grouped splits, pairs of a text with itself);
+# report.json records this sentence beside the leakage counts.
+COMPARISON = "exact text after Unicode NFKC, case folding and whitespace collapsing"
+
+
+def comparable(text: object) -> str:
+    """``text`` as compared (see ``COMPARISON``): 'Café' in NFC or NFD, 'CAFÉ' and ' café ' are one text; a
+    full-width 'Ａ' is 'a'. NFKC runs again after case folding, which can undo it (the Unicode caseless match)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", str(text)).casefold())
+    return " ".join(folded.split())
 
 
 def text_columns(columns) -> list[str]:
@@ -127,3 +140,97 @@ def check_classes_fill_batches(table: Table, batch_size: int) -> dict:
     drawn = 2 * sum(min(p, pairs[1]) for p in pairs)  # the sampler stops when one label is left (round-robin)
     return {"labels": len(counts), "usable_labels": len(usable), "unused_texts": len(table.rows) - drawn,
             "texts_per_epoch": drawn}
+
+
+# ------------------------------------------------------------------------------------ data a model learns nothing from
+# (first column, second column, what a row with the two equal means): pairs whose two sides are the same text.
+SAME_TEXT = {
+    "pairs": [("anchor", "positive", "an anchor paired with itself teaches nothing")],
+    "tuples": [("anchor", "positive", "an anchor paired with itself teaches nothing"),
+               ("positive", "negative_1", "the positive is also its own hard negative: the loss pulls and pushes "
+                                          "the same pair")],
+    "triplets": [("anchor", "positive", "an anchor paired with itself teaches nothing"),
+                 ("positive", "negative", "the positive is also the negative: the loss pulls and pushes the same "
+                                          "pair")],
+    "scored": [("sentence1", "sentence2", "a text scored against itself teaches nothing")],
+    "labeled": [("sentence1", "sentence2", "a text labelled against itself teaches nothing")],
+}
+
+
+def check_training_data(table: Table) -> list[str]:
+    """Warnings for training rows a model learns nothing (or the wrong thing) from, before any training.
+
+    Looks for: rows whose two texts are the same after ``comparable``; one text as the anchor (or the positive) of
+    every row; a single label (labeled, classes data); a single score (scored data); rows repeating an earlier row.
+    Each warning gives the count and up to 3 example rows ("row N").
+
+    Args:
+        table: the train split, after ``check_table``.
+    Returns:
+        the warnings, also logged.
+    Raises:
+        UserError: when every row is degenerate in the same way, so training could learn nothing.
+    """
+    warnings = [*_same_text(table), *_one_value(table), *_repeated_rows(table)]
+    for line in warnings:
+        log.warning(line)
+    return warnings
+
+
+def _rows(table: Table, indices: list[int]) -> str:
+    shown = [table.locations[i] if table.locations else f"row {i + 1}" for i in indices[:3]]
+    return ", ".join(shown) + (", ..." if len(indices) > 3 else "")
+
+
+def _same_text(table: Table) -> list[str]:
+    found = []
+    for first, second, meaning in SAME_TEXT.get(table.kind, ()):
+        if first not in table.rows.column_names or second not in table.rows.column_names:
+            continue
+        pairs = zip(table.rows[first], table.rows[second])
+        same = [i for i, (a, b) in enumerate(pairs) if comparable(a) == comparable(b)]
+        said = (f"{table.origin}: {len(same)} of {len(table.rows)} rows have the same text as {first} and {second} "
+                f"(compared as {COMPARISON}; {_rows(table, same)}): {meaning}")
+        if len(same) == len(table.rows):
+            raise UserError(said + ". Check the column mapping (data.train.columns): two columns may name the same "
+                                   "field.")
+        if same:
+            found.append(said + ". Remove those rows or fix them.")
+    return found
+
+
+def _one_value(table: Table) -> list[str]:
+    """A column whose every row holds one value: a label, a score, or one anchor or positive for all rows."""
+    meaning = {"label": "the model never sees another class to tell it apart from" if table.kind == "classes" else
+               "the model never sees a pair of the other label", "score": "there is no order of pairs to learn",
+               "anchor": "every row pulls the same text towards its positive, and the other rows' positives of the "
+                         "batch, its own positives too, become its negatives",
+               "positive": "every anchor is pulled towards one text"}
+    found = []
+    for column, why in meaning.items():
+        if column not in table.rows.column_names or len(table.rows) < 2:
+            continue
+        values = Counter(comparable(v) if column in TEXT_COLUMNS else v for v in table.rows[column])
+        value, count = values.most_common(1)[0]
+        if count == len(table.rows):
+            raise UserError(f"{table.origin}: every one of the {count} rows has the same {column} ({value!r}): {why}. "
+                            "Check the column mapping and the file; training on it would learn nothing.")
+        if column in ("anchor", "positive") and count > len(table.rows) / 2:
+            found.append(f"{table.origin}: {count} of {len(table.rows)} rows have the same {column} ({value!r:.80}); "
+                         "the model mostly learns that one text.")
+    return found
+
+
+def _repeated_rows(table: Table) -> list[str]:
+    columns = [c for c in table.rows.column_names if c in TEXT_COLUMNS or c.startswith("negative_")]
+    seen: set[tuple] = set()
+    repeated = []
+    for index, row in enumerate(zip(*(table.rows[c] for c in columns))):
+        key = tuple(comparable(v) for v in row)
+        if key in seen:
+            repeated.append(index)
+        seen.add(key)
+    if not repeated:
+        return []
+    return [f"{table.origin}: {len(repeated)} of {len(table.rows)} rows repeat an earlier row's texts "
+            f"({_rows(table, repeated)}); they weigh those pairs more. Remove the copies unless that is meant."]

@@ -28,6 +28,7 @@ from configs.errors import UserError
 from configs.schema import HardNegativesConfig, RunConfig
 from core.bars import bars_on_terminal_only
 from core.embed import precision_context, resolve_precision
+from data.checks import comparable
 from data.chunking import Chunked
 from data.table import Table
 
@@ -37,8 +38,9 @@ KEPT_COLUMNS = ("group", "anchor_id", "positive_id")  # carried from a pair to i
 
 
 def normalise(text: str) -> str:
-    """Whitespace collapsed and case folded: 'Foo  Bar' and 'foo bar' are one text to the guard."""
-    return " ".join(str(text).split()).casefold()
+    """The project's one text comparison (``data.checks.comparable``: NFKC, case folded, whitespace collapsed):
+    'Foo  Bar' and 'foo bar' are one text to the guard."""
+    return comparable(text)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from configs.errors import UserError
 from configs.runs import atomic_dir
 from configs.schema import RunConfig, SourceConfig
 from core.model import load_model
-from data.checks import check_table
+from data.checks import check_table, check_training_data
 from data.chunking import chunk_pairs
 from data.mining_report import meta_record
 from data.negatives import mine_train
@@ -49,6 +49,7 @@ def prepare(config: RunConfig) -> Prepared:
     """Read, check and split the data a config names. Deterministic for a given seed."""
     data = config.data
     train = load_table(data.train, "data.train")
+    check_training_data(train)  # warned (or refused) before anything is split, mined or trained
     test = load_table(data.test, "data.test") if data.test else None
     dev = load_table(data.dev, "data.dev") if data.dev else None
     if test is None:

@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from datasets import Dataset
 
 from configs.errors import UserError
-from data.checks import text_columns
+from data.checks import comparable, text_columns
 
 
 def components(rows: Dataset) -> list[int]:
-    """Component id per row: rows are joined when they share their ``group`` value or any text (union-find)."""
+    """Component id per row: rows are joined when they share their ``group`` value or any text, compared as
+    ``data.checks.comparable`` compares them (union-find)."""
     parent = list(range(len(rows)))
 
     def find(i: int) -> int:
@@ -26,7 +27,7 @@ def components(rows: Dataset) -> list[int]:
     for column in keyed:
         space = "group" if column == "group" else "text"  # a text joins rows whichever column it sits in
         for index, value in enumerate(rows[column]):
-            key = (space, str(value).strip())
+            key = (space, comparable(value) if space == "text" else str(value).strip())
             if key in first_seen:
                 parent[find(index)] = find(first_seen[key])
             else:
@@ -59,10 +60,11 @@ def grouped_split(rows: Dataset, fraction: float, seed: int) -> tuple[Dataset, D
 
 
 def shared_texts(a: Dataset, b: Dataset) -> set[str]:
-    """Texts present in both datasets (any text column): the leakage a grouped split prevents."""
+    """Texts present in both datasets (any text column, as ``comparable`` gives them): the leakage a grouped split
+    prevents."""
 
     def texts(rows: Dataset) -> set[str]:
-        return {str(v).strip() for c in text_columns(rows.column_names) for v in rows[c]}
+        return {comparable(v) for c in text_columns(rows.column_names) for v in rows[c]}
 
     return texts(a) & texts(b)
 

@@ -1,8 +1,9 @@
 """``python -m evaluate CONFIG_OR_RUN_DIR [key=value ...]``: the untuned baseline against the tuned model.
 
 Reads the run's resolved config and prepared splits, reports leakage, runs the same evaluators on both models, and
-writes ``RUN_DIR/eval/``: ``report.json``, ``report.md``, ``report.html``, ``details.json`` and ``units.json``
-(per-unit scores); prints the table. ``python -m evaluate compare RUN_A RUN_B`` prints the paired difference B - A
+writes ``RUN_DIR/eval/`` as one set (a new folder swapped in whole): ``report.json``, ``report.md``,
+``report.html``, ``details.json`` and ``units.json`` (per-unit scores); prints the verdict, where the report is and
+the push command. ``python -m evaluate compare RUN_A RUN_B`` prints the paired difference B - A
 of two runs evaluated on the same data (and a leaderboard; three or more runs: the leaderboard).
 ``python -m evaluate merge RUN`` evaluates base/tuned weight interpolations at ``evaluate.merge_ratios`` on the domain
 and general (forgetting) sets and writes the frontier to ``eval/merge.{json,md,svg}``.
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 from configs.cli import parse, run
 from configs.errors import UserError
-from configs.runs import load_run
+from configs.runs import atomic_dir, load_run
 from configs.schema import RunConfig
 from core.embed import resolve_precision
 from core.export import load_backend
@@ -27,13 +29,15 @@ from data.prepare import load_prepared
 from evaluate.compare import compare_main
 from evaluate.details import build_details
 from evaluate.dev_runs import reference_entries
+from evaluate.eval_folder import keep_beside_report
 from evaluate.evaluators import EVALUATORS
 from evaluate.interpolate import main as merge_main
-from evaluate.leakage import leakage, leakage_lines
+from evaluate.leakage import COMPARISON, leakage, leakage_lines
 from evaluate.measure import check_dims, evaluate_dims, evaluate_model
 from evaluate.pairing import pair_up, primary
 from evaluate.report.set_summary import about_sets
-from evaluate.report.writers import report_markdown, write_report
+from evaluate.report.wording import verdict
+from evaluate.report.writers import write_report
 from evaluate.sets import EvalSet, resolve_sets
 from evaluate.units import FULL, units_record
 
@@ -115,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     details = build_details(sets, baseline[FULL], tuned[FULL], base_enc.pop("embeddings"),
                             tuned_enc.pop("embeddings"), seed=seed)
     datasets = pair_up(sets, baseline[FULL], tuned[FULL], seed=seed)
-    for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL]).items():
+    for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL],
+                                  {s.config.name: s.config.task for s in sets}).items():
         datasets[name]["about"] = {**about, **({"long_documents": notes[name]} if notes[name] else {})}
-    for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, precision).items():
+    for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, precision,
+                                        baseline=baseline[FULL]).items():
         datasets[name]["reference"] = rows  # BM25, hybrids, rerankers beside the tuned model, paired per query
     report = {
         "run_dir": str(run_dir), **run_identity(run_dir), "base_model": resolved.base_model,
@@ -127,11 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         "truncated": {level: pair_up(sets, baseline[level], tuned[level], seed=seed) for level in baseline
                       if level != FULL},
         **encoding_record({"baseline": base_enc, "tuned": tuned_enc}), "leakage": leaks,
+        "leakage_comparison": COMPARISON,
     }
     units = units_record({s.config.name: s.config.task for s in sets}, tuned, seed)
-    write_report(report, details, run_dir / "eval", units, run=record)
-    print(report_markdown(report))
+    with atomic_dir(run_dir / "eval", carry=keep_beside_report(run_dir / "eval", report)) as out:
+        write_report(report, details, out, units, run=record)  # eval/ is swapped in whole: old or new, never both
+    print(summary(report, run_dir, config))
     return 0
+
+
+def summary(report: dict, run_dir: Path, config: RunConfig) -> str:
+    """Three lines for the terminal (the full report is in the files): the verdict, where the report is, and what
+    to run next."""
+    said = verdict(report["primary"])
+    target = (f"push.repo_id={config.push.repo_id}" if config.push.repo_id else
+              f"push.local_dir={config.push.local_dir}" if config.push.local_dir else
+              "push.repo_id=ORG/NAME (or push.local_dir=FOLDER)")
+    return "\n".join([f"{said.headline}: {said.detail}",
+                      f"Report: {run_dir / 'eval' / 'report.html'} (Markdown: {run_dir / 'eval' / 'report.md'})",
+                      f"Next: python -m train.push {shlex.quote(str(run_dir))} {target}"])
 
 
 if __name__ == "__main__":
