@@ -154,7 +154,8 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ResolvedModel:
 
 # Files and folders that never change what a model folder computes: docs, VCS attributes, training metadata, and
 # other backends' copies of the weights (ONNX / OpenVINO exports are checked by their own parity tests).
-NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino"}
+NOT_MODEL = {"README.md", ".gitattributes", "data_config.json", "training_args.bin", "onnx", "openvino",
+             "retrieval.json"}  # retrieval.json: the published system (train.push.system), not the model
 # Parts of a run folder that a Hub snapshot (``strict=False``) may hold and that never counted; in a strict folder
 # they are errors (``check_only_model_parts``).
 RUN_FOLDERS = ("checkpoints", "eval")

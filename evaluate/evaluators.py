@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from configs.errors import UserError
+from configs.schema import EvaluateConfig
 from core.embed import embed
 from core.prompts import resolve_prompts
 from data.table import KINDS, Table
@@ -58,17 +59,31 @@ class TaskEvaluator(BaseEvaluator):
     """One task on one table as a sentence-transformers evaluator (for the trainer's dev evaluation)."""
 
     def __init__(self, task: str, table: Table, name: str, batch_size: int, full_corpus: bool = False,
-                 prompts: dict[str, str] | None = None, seed: int = 0):
+                 prompts: dict[str, str] | None = None, seed: int = 0, settings: EvaluateConfig | None = None,
+                 decide_on: Table | None = None, precision: str = "fp32"):
         """``prompts``: ``train.prompts`` (column -> prompt), so dev scores use the prompts the final report uses;
-        ``seed``: ``evaluate.seed`` (classification folds, k-means)."""
+        ``seed``: ``evaluate.seed`` (classification folds, k-means); ``settings``: the run's ``evaluate`` section,
+        so the task prepares the table as the final evaluation does (retrieval: ``evaluate.chunking``, decided on
+        ``decide_on``'s documents, default the table's own); None: the table as it is. ``precision``: what the
+        final evaluation encodes with on this hardware (``core.embed.resolve_precision``), so dev scores match it."""
         super().__init__()
         self.spec, self.task, self.table, self.name = check_task(task, table), task, table, name
-        self.batch_size, self.train_prompts = batch_size, dict(prompts or {})
+        self.batch_size, self.train_prompts, self.precision = batch_size, dict(prompts or {}), precision
         self.options = {"full_corpus": full_corpus, "ignore_identical_ids": False, "seed": seed}
+        self.settings, self.decide_on, self.prepared = settings, decide_on, settings is None
         self.primary_metric = self.spec.main
 
+    def prepare(self, model) -> None:
+        """Prepare the table once, with the first model evaluated (tokenizer and max_seq_length do not train)."""
+        if not self.prepared:
+            self.table, self.note = call_with_options(self.spec.prepare, self.table, model, self.settings,
+                                                      options={"decide_on": self.decide_on})
+            self.prepared = True
+
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        self.prepare(model)
         texts = call_with_options(self.spec.texts, self.table, options=self.options)
-        embeddings = embed(model, texts, self.batch_size, prompts=resolve_prompts(model, texts, self.train_prompts))
+        embeddings = embed(model, texts, self.batch_size, precision=self.precision,
+                           prompts=resolve_prompts(model, texts, self.train_prompts))
         metrics = call_with_options(self.spec.run, self.table, embeddings, options=self.options).metrics
         return self.prefix_name_to_metrics(metrics, self.name)

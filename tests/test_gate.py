@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from configs.cli import run
 from configs.errors import UserError
@@ -169,3 +170,34 @@ def test_the_gate_refuses_or_reports_and_allow_regression_lets_through(tmp_path,
         check_gate(config, report)
     allowed = config_with(tmp_path, tiny_model_dir, [{"name": "main", "task": "sts"}], allow_regression=True)
     assert check_gate(allowed, None) == [f"the run was never evaluated (no {tmp_path / 'run' / 'eval'}/report.json)"]
+
+
+def set_bm25(run_dir: Path, **stats) -> None:
+    """Give the primary set's BM25 row these paired statistics against the tuned model (delta = BM25 - tuned)."""
+    path = run_dir / "eval" / "report.json"
+    report = json.loads(path.read_text())
+    row = report["datasets"]["incidents"]["reference"]["bm25"]
+    row["metrics"]["ndcg@10"] = report["datasets"]["incidents"]["metrics"]["ndcg@10"]["tuned"] + stats["delta"]
+    row["vs"]["ndcg@10"].update(stats)
+    path.write_text(json.dumps(report))
+
+
+def test_bm25_significantly_better_than_the_tuned_model_is_refused_unless_allowed(run_dir, tmp_path, capsys):
+    edit_report(run_dir, "incidents", **GAIN)
+    set_bm25(run_dir, delta=0.1, ci_low=0.05, ci_high=0.15, p_value=0.001, significant=True)
+    assert push(run_dir, tmp_path / "pub") == 2
+    err = capsys.readouterr().err
+    assert "Not publishing: the tuned model lost to BM25.\n  - BM25 alone is significantly better than the tuned " \
+           "model on incidents ndcg@10: 0.8000 against 0.7000, delta +0.1000, 95% CI [+0.0500, +0.1500], p=0.001\n" \
+           in err
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    allowed = validate({**yaml.safe_load((run_dir / "config.resolved.yaml").read_text()),
+                        "push": {"allow_regression": True, "local_dir": str(tmp_path / "pub")}})
+    assert check_gate(allowed, report) == [err.split("  - ", 1)[1].split("\n", 1)[0]]  # the card's first lines
+
+
+def test_bm25_better_but_not_significantly_does_not_stop_the_push(run_dir, tmp_path):
+    edit_report(run_dir, "incidents", **GAIN)
+    set_bm25(run_dir, delta=0.02, ci_low=-0.01, ci_high=0.05, p_value=0.3, significant=False)
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    assert gate_findings(validate(yaml.safe_load((run_dir / "config.resolved.yaml").read_text())), report) == []

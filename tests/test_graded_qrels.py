@@ -236,3 +236,13 @@ def test_the_report_details_of_a_set_with_missing_documents_show_only_documents_
     assert len(shown["positive_scores"]["baseline"]) == 6  # the six relevant documents the corpus has
     texts, _, _ = RETRIEVAL.map_inputs(table, result)
     assert len(texts) == 5 + 6
+
+
+def test_queries_that_cannot_score_above_0_are_counted_in_about(tmp_path, tiny_model_dir, graded_beir):
+    """q3 judges only a document missing from the corpus, q4 only a grade-0 one: no ranking can score them."""
+    table = evaluated_test_split(tmp_path, tiny_model_dir, graded_beir)
+    result, _ = run_retrieval(table)
+    about = RETRIEVAL.about(table, result)
+    assert about["unscorable_queries"] == 2 and about["unscorable_query_examples"] == ["q3", "q4"]
+    assert about["queries"] == len(result.query_ids)
+    assert all(result.per_query["ndcg@10"][result.query_ids.index(q)] == 0 for q in ("q3", "q4"))

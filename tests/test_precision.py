@@ -76,13 +76,15 @@ def test_mining_encodes_in_the_evaluation_precision(tmp_path, tiny_model_dir, pa
 
 
 def test_the_dev_evaluation_encodes_in_the_evaluation_precision(tmp_path, tiny_model_dir, pairs_csv, monkeypatch):
+    import evaluate.evaluators
     import train.trainer
     from core.model import load_model
     from data.prepare import prepare
 
     calls = []
-    original = train.trainer.embed
-    monkeypatch.setattr(train.trainer, "embed", lambda *a, **k: calls.append(k["precision"]) or original(*a, **k))
+    original = evaluate.evaluators.embed
+    monkeypatch.setattr(evaluate.evaluators, "embed",
+                        lambda *a, **k: calls.append(k["precision"]) or original(*a, **k))
     source = {"path": str(pairs_csv), "columns": {"anchor": "jargon", "positive": "plain"}, "group_column": "topic"}
     config = validate(tiny_config(tmp_path, tiny_model_dir, {"train": source, "dev_fraction": 0.3}, {"name": "mnrl"},
                                   evaluate={"precision": "bf16"}))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from test_rerank import save_tiny_cross_encoder
 
-from configs.schema import RerankConfig
+from configs.schema import KeywordConfig, RerankConfig
 from conftest import INCIDENT_ROWS
 from evaluate.retrieval.fusion import choose_weight, convex, rrf
-from evaluate.retrieval.keyword import bm25_run
+from evaluate.retrieval.keyword import Bm25, bm25_run, pad_unranked
 from evaluate.retrieval.metrics import evaluate_run
 from evaluate.retrieval.reference_rows import RetrievalSet, Tuned, reference_rows
 from evaluate.retrieval.rerank import load_cross_encoder, rerank_run
@@ -27,6 +27,11 @@ def incident_set(rows) -> RetrievalSet:
 
 TEST = incident_set(list(enumerate(INCIDENT_ROWS))[::2])
 DEV = incident_set(list(enumerate(INCIDENT_ROWS))[1::2])
+STEMMED = Bm25("english")  # evaluate.keyword's default
+
+
+def bm25(data: RetrievalSet, k: int = 100) -> dict[str, dict[str, float]]:
+    return bm25_run(data.queries, data.corpus, k=k, bm25=STEMMED)
 
 
 def fake_dense_run(data: RetrievalSet) -> dict[str, dict[str, float]]:
@@ -57,9 +62,9 @@ def keyword_rows():
 
 def test_keyword_rows_in_order_with_metrics_of_their_runs(keyword_rows):
     assert list(keyword_rows) == ["bm25", "hybrid_rrf", "hybrid_convex"]
-    bm25 = bm25_run(TEST.queries, TEST.corpus)
-    assert keyword_rows["bm25"].run == bm25
-    assert keyword_rows["hybrid_rrf"].run == rrf([fake_dense_run(TEST), bm25])
+    matched = bm25(TEST)
+    assert keyword_rows["bm25"].run == pad_unranked(matched, TEST.corpus, 100)[0]
+    assert keyword_rows["hybrid_rrf"].run == rrf([fake_dense_run(TEST), matched])  # fusion reads matches only
     for row in keyword_rows.values():
         assert set(row.metrics) == set(METRICS) and row.description
         assert row.metrics["ndcg@10"] == pytest.approx(mean_of(row.run, TEST))
@@ -91,20 +96,83 @@ def test_as_report_is_the_shape_the_report_reads(keyword_rows):
     assert {"ci_low", "ci_high", "p_value", "significant", "n_resamples"} <= set(stats)
 
 
+def test_bm25_row_ranks_unmatched_documents_after_the_matches_and_records_its_settings(keyword_rows):
+    row, matched = keyword_rows["bm25"], bm25(TEST)
+    for q_id, docs in row.run.items():
+        assert len(docs) == len(TEST.corpus)  # every document ranked, as the dense model ranks every document
+        assert list(docs)[:len(matched[q_id])] == list(matched[q_id])  # matches first, in BM25's order
+        assert all(score == 0.0 for doc, score in docs.items() if doc not in matched[q_id])
+    unmatched_queries = sum(len(docs) < len(TEST.corpus) for docs in matched.values())
+    assert row.details["unranked"]["queries"] == unmatched_queries > 0
+    assert row.details["unranked"]["without_any_match"] == sum(not docs for docs in matched.values())
+    assert {k: row.details[k] for k in ("stemmer", "stopwords", "k1", "b", "method")} == {
+        "stemmer": "english", "stopwords": "en", "k1": 1.5, "b": 0.75, "method": "lucene"}
+    recall = row.metrics["recall@100"]
+    assert recall == 1.0 > mean_of(matched, TEST, "recall@100")  # 9 documents: all ranked, every one found
+
+
+def test_pad_unranked_fills_in_trec_eval_tie_order_whatever_the_input_order():
+    padded, touched = pad_unranked({"q": {"b": 2.0}, "r": {"a": 1.0, "b": 0.5, "c": 0.2}}, ["c", "a", "d", "b"], 3)
+    assert padded == {"q": {"b": 2.0, "d": 0.0, "c": 0.0}, "r": {"a": 1.0, "b": 0.5, "c": 0.2}} and touched == 1
+    assert list(padded["q"]) == ["b", "d", "c"]
+
+
+def test_the_stemmer_setting_reaches_bm25():
+    stemmed = reference_rows(TEST, tuned_result(TEST, fake_dense_run(TEST)))["bm25"]
+    plain = reference_rows(TEST, tuned_result(TEST, fake_dense_run(TEST)),
+                           keyword=KeywordConfig(stemmer="none"))["bm25"]
+    assert stemmed.details["stemmer"] == "english" and plain.details["stemmer"] == "none"
+    assert "Snowball English stemmer" in stemmed.description and "no stemming" in plain.description
+    assert plain.run == pad_unranked(bm25_run(TEST.queries, TEST.corpus), TEST.corpus, 100)[0]
+
+
 def test_convex_without_dev_says_its_weight_is_fixed(keyword_rows):
     row = keyword_rows["hybrid_convex"]
-    assert row.details == {"weight": 0.5, "weight_from": "fallback"}
+    assert (row.details["weight"], row.details["weight_from"]) == (0.5, "fallback")
     assert "fixed at 0.5: no dev retrieval split to choose it on" in row.description
-    assert row.run == convex(fake_dense_run(TEST), bm25_run(TEST.queries, TEST.corpus), 0.5)
+    assert row.run == convex(fake_dense_run(TEST), bm25(TEST), 0.5)
 
 
 def test_convex_weight_is_chosen_on_dev():
     dev_run = fake_dense_run(DEV)
     rows = reference_rows(TEST, tuned_result(TEST, fake_dense_run(TEST)), dev=DEV, dev_tuned_run=dev_run)
-    expected = choose_weight(dev_run, bm25_run(DEV.queries, DEV.corpus), DEV.qrels)
+    expected = choose_weight(dev_run, bm25(DEV), DEV.qrels)
+    assert 0 < expected < 1  # an end of the grid would fold the row (next test)
     row = rows["hybrid_convex"]
-    assert row.details == {"weight": expected, "weight_from": "dev"}
+    assert (row.details["weight"], row.details["weight_from"]) == (expected, "dev")
     assert f"chosen on the dev split ({len(DEV.queries)} queries) by nDCG@10" in row.description
+
+
+@pytest.mark.parametrize(("weight", "same"), [(1.0, "tuned"), (0.0, "bm25")])
+def test_a_dev_weight_at_an_end_of_the_grid_folds_the_hybrid_into_the_row_it_equals(monkeypatch, weight, same):
+    from evaluate.retrieval import fusion
+
+    monkeypatch.setattr(fusion, "choose_weight", lambda *args, **kwargs: weight)  # what dev would choose
+    rows = reference_rows(TEST, tuned_result(TEST, fake_dense_run(TEST)), dev=DEV, dev_tuned_run=fake_dense_run(DEV))
+    saved = rows["hybrid_convex"].as_report()
+    assert saved["folded_into"] == same and saved["details"]["weight"] == weight
+    assert saved["description"] == f"hybrid_convex chose weight {weight:.1f} on dev: identical to {same}"
+    assert "metrics" not in saved and "vs" not in saved  # no separate row competes
+    fused = convex(fake_dense_run(TEST), bm25(TEST), weight)  # what the row would have ranked
+    matched = bm25(TEST)
+    kept = fake_dense_run(TEST) if same == "tuned" else matched  # weight 0: BM25's matches, then score-0 documents
+    # the same order, but for the last kept document: min-max maps it to 0, where the other run's documents sit too
+    assert all(list(fused[q])[:max(0, len(kept[q]) - 1)] == list(kept[q])[:-1] for q in TEST.queries)
+
+
+def test_truncated_rows_pair_the_first_tokens_run_against_the_chunked_one():
+    from evaluate.retrieval.reference_rows import Truncated
+
+    chunked, whole = fake_dense_run(TEST), {q: dict(reversed(list(d.items()))) for q, d in fake_dense_run(TEST).items()}
+    base = tuned_result(TEST, whole)
+    rows = reference_rows(TEST, tuned_result(TEST, chunked), keyword=False,
+                          truncated=Truncated(whole, base, chunked))
+    assert list(rows) == ["truncated", "baseline_truncated"]
+    assert rows["truncated"].comparison.against == "tuned" and rows["baseline_truncated"].comparison.against == \
+        "baseline"
+    assert rows["truncated"].metrics["ndcg@10"] == pytest.approx(mean_of(whole, TEST))
+    assert rows["baseline_truncated"].comparison.stats["ndcg@10"].delta == pytest.approx(
+        mean_of(chunked, TEST) - mean_of(whole, TEST))
 
 
 def test_dev_without_its_tuned_run_is_an_error():

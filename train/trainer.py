@@ -18,36 +18,14 @@ from transformers import EarlyStoppingCallback, PrinterCallback
 from configs.errors import UserError, did_you_mean
 from configs.schema import RunConfig
 from core.adapters import load_adapter_weights
-from core.embed import embed, resolve_precision, training_precision
-from core.prompts import resolve_prompts
+from core.embed import resolve_precision, training_precision
 from data.table import Table
 from evaluate.evaluators import DEFAULT_TASK, EVALUATORS, TaskEvaluator
-from evaluate.tasks.spec import call_with_options
 from train.console import console_callbacks
 from train.losses import LOSSES, check_fit, training_columns
 from train.tracking import tracking_arguments
 
 log = logging.getLogger(__name__)
-
-
-class DevEvaluator(TaskEvaluator):
-    """The dev split's task as the trainer's evaluator, encoding in the precision the final evaluation uses on this
-    hardware (``evaluate.precision`` resolved, as mining does), instead of always fp32.
-
-    Only ``__call__`` differs from ``TaskEvaluator``'s, by the ``precision`` it hands to ``embed``; once
-    ``TaskEvaluator`` takes a ``precision`` argument this class can go."""
-
-    def __init__(self, *args, precision: str = "fp32", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.precision = precision
-
-    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        self.prepare(model)
-        texts = call_with_options(self.spec.texts, self.table, options=self.options)
-        prompts = resolve_prompts(model, texts, self.train_prompts)
-        embeddings = embed(model, texts, self.batch_size, precision=self.precision, prompts=prompts)
-        metrics = call_with_options(self.spec.run, self.table, embeddings, options=self.options).metrics
-        return self.prefix_name_to_metrics(metrics, self.name)
 
 
 def precision_record(config: RunConfig, model) -> dict[str, str]:
@@ -96,6 +74,8 @@ def _training_arguments(config: RunConfig, dev: Table | None) -> SentenceTransfo
         batch_sampler=LOSSES[config.loss.name].batch_sampler,
         eval_strategy=eval_strategy,
         eval_steps=t.eval_steps,
+        # the base model's dev score as step 0: the dev curve (run.json, report.html) starts where training started
+        eval_on_start=dev is not None,
         logging_steps=t.logging_steps,
         **saving_arguments(config, dev),
         prompts=dict(t.prompts) or None,
@@ -198,9 +178,11 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
     evaluator = None
     if dev is not None:
         # Dev retrieval ranks among the dev split's own documents: the full corpus would cost minutes per eval.
-        evaluator = DevEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False,
-                                 prompts=dict(config.train.prompts), seed=config.evaluate.seed,
-                                 precision=resolve_precision(config.evaluate.precision, model))
+        # It encodes at the final evaluation's precision and chunks long documents by the same rule (evaluate.chunking).
+        evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False,
+                                  prompts=dict(config.train.prompts), seed=config.evaluate.seed,
+                                  precision=resolve_precision(config.evaluate.precision, model),
+                                  settings=config.evaluate)
     args = training_arguments(config, dev)
     trainer_class = SentenceTransformerTrainer if config.model.adapter is None else AdapterTrainer
     trainer = trainer_class(

@@ -7,12 +7,17 @@
 Reference rankings by other systems (BM25, hybrids, rerankers) enter as ``TaskResult.extra_runs`` (name -> run) and
 are scored by ``result_from_run`` on the same queries, so their per-query metrics pair up with the tuned model's.
 Queries, corpus and graded qrels come from ``evaluate.retrieval.qrels.retrieval_sets``.
+
+Long documents (``evaluate.chunking``, ``prepare``): with ``mode: auto`` (the default) a set is chunked when at least
+``auto_share`` of its documents are longer than the model reads; each document then scores its best window (MaxP), and
+the run of the whole documents (the model reading only their first tokens) is kept as ``extra_runs["truncated"]``
+for the report's ``truncated`` row. The dev split follows the same decision (``chunk_like``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -23,9 +28,10 @@ from data.table import Table
 from evaluate.retrieval.chunking import maxp, search_depth
 from evaluate.retrieval.metrics import evaluate_run, rank_documents, run_from_scores
 from evaluate.retrieval.qrels import retrieval_sets
-from evaluate.retrieval.reference_rows import RetrievalSet, Tuned, reference_rows
+from evaluate.retrieval.reference_rows import RetrievalSet, Truncated, Tuned, reference_rows
 from evaluate.significance import DeltaStats, compare_means
 from evaluate.tasks.spec import Run, TaskResult, TaskSpec
+from evaluate.tasks.summaries import RANKING_MEANINGS, retrieval_about, retrieval_lines
 
 RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "map@100", "recall@1", "recall@10", "recall@100")
 TOP_K = 100
@@ -93,7 +99,7 @@ def query_details(base: TaskResult, tuned: TaskResult) -> list[dict]:
     """The biggest per-query nDCG@10 wins and losses of the tuned model, with both models' top documents."""
     queries, corpus, qrels = base.retrieval
     delta = tuned.per_query["ndcg@10"] - base.per_query["ndcg@10"]  # (n_queries,), aligned by query id
-    order = np.argsort(delta)
+    order = np.argsort(delta, kind="stable")  # stable: tied queries keep their order on every CPU (SIMD sorts differ)
     picked = [i for i in [*order[::-1][:WINS_AND_LOSSES], *order[:WINS_AND_LOSSES]] if delta[i] != 0]
     out = []
     for i in dict.fromkeys(picked):
@@ -125,46 +131,68 @@ class RetrievalTask(TaskSpec):
     metrics = RETRIEVAL_METRICS
     main = "ndcg@10"
     unit = "judged queries"
-    legend = ("retrieval: units are queries; p from a paired sign-flip test of the per-query differences, the "
-              "interval every shift that test does not reject.")
+    metric_meanings = RANKING_MEANINGS
+    hub_task_type = "information-retrieval"  # sentence-transformers' InformationRetrievalEvaluator
+    legend = ("retrieval: units are queries; p from a paired sign-flip test of the per-query differences; the 95% "
+              "interval holds every mean difference that test would not reject at the 5% level.")
+    map_look_for = ("Look for each query (circle) sitting nearer the documents (squares) it should find, in the tuned "
+                    "panel than in the baseline's: a query near its relevant document ranks it high.")
 
     def texts(self, table: Table, *, full_corpus: bool) -> dict[str, list[str]]:
         queries, corpus, _ = retrieval_sets(table, full_corpus)
         # Chunked: the windows too (a document that fits one window is its own window, so it is encoded once); the
         # whole documents stay for the report's score samples and map.
-        windows = list(table.windows.corpus.values()) if table.windows else []
+        # Only windows of the documents searched: the dev evaluator (full_corpus=False) ranks the dev split's own
+        # documents, so it must not encode the windows of the whole corpus at every dev evaluation.
+        windows = [text for window, text in table.windows.corpus.items() if table.windows.doc_of[window] in corpus] \
+            if table.windows else []
         return {"query": list(queries.values()), "document": list(corpus.values()) + windows}
 
     def run(self, table: Table, emb: Embeddings, *, full_corpus: bool, ignore_identical_ids: bool) -> TaskResult:
         sets = retrieval_sets(table, full_corpus)
         depth = TOP_K + int(ignore_identical_ids)  # one spare for a dropped self-match
-        if table.windows:  # MaxP: a document scores its best window, so nothing past the model's limit is ignored
-            window_run = search(sets[0], table.windows.corpus, emb, k=search_depth(depth, table.windows))
-            run = maxp(window_run, table.windows.doc_of, k=depth)
-        else:
-            run = search(sets[0], sets[1], emb, k=depth)
-        return result_from_run(run, sets, ignore_identical_ids=ignore_identical_ids)
+        whole = search(sets[0], sets[1], emb, k=depth)  # each document as the model reads it: its first tokens
+        if not table.windows:
+            return result_from_run(whole, sets, ignore_identical_ids=ignore_identical_ids)
+        # MaxP: a document scores its best window, so nothing past the model's limit is ignored. The windows of
+        # the documents outside this set's corpus (full_corpus=False) are left out.
+        windows = {w: t for w, t in table.windows.corpus.items() if table.windows.doc_of[w] in sets[1]}
+        window_run = search(sets[0], windows, emb, k=search_depth(depth, table.windows))
+        result = result_from_run(maxp(window_run, table.windows.doc_of, k=depth), sets,
+                                 ignore_identical_ids=ignore_identical_ids)
+        result.extra_runs["truncated"] = whole
+        return result
 
-    def prepare(self, table: Table, model, settings) -> tuple[Table, dict]:
-        """Counts the documents longer than the model reads; splits them into windows when ``evaluate.chunking`` says so
-        (``auto``: when at least ``auto_share`` of the documents are longer)."""
-        corpus = retrieval_sets(table, full_corpus=True)[1]
+    def prepare(self, table: Table, model, settings, *, decide_on: Table | None = None) -> tuple[Table, dict]:
+        """The table as evaluated (split into windows when ``evaluate.chunking`` says so) and the note report.json
+        keeps as ``about.long_documents``: how many documents exceed the model's limit, whether the set was chunked
+        and why.
+
+        Args:
+            model: the model whose tokenizer and max_seq_length define "longer than the model reads".
+            settings: the run's ``EvaluateConfig`` (its ``chunking``).
+            decide_on: the table whose documents decide ``auto`` (default: ``table``); the dev split passes the test
+                set's, so dev and test are evaluated the same way.
+        """
         limit = token_limit(model, model_prompt(model, "document")[0])
-        over = split_documents(corpus, model.tokenizer, limit, 0).chunked
-        note = {"documents": len(corpus), "token_limit": limit, "longer_than_limit": over}
-        chunking = settings.chunking
-        wanted = chunking is not None and (chunking.mode == "always" or (
-            chunking.mode == "auto" and over > 0 and over >= chunking.auto_share * len(corpus)))
-        if not wanted:
-            return table, {**note, "chunked": None}
-        size = resolve_max_tokens(chunking.max_tokens, chunking.overlap, limit)
-        windows = split_documents(corpus, model.tokenizer, size, chunking.overlap)
-        note["chunked"] = {"documents": windows.chunked, "windows": len(windows.corpus), "max_tokens": size,
-                           "overlap": chunking.overlap, "max_windows": windows.max_windows, "mode": chunking.mode}
-        return dataclasses.replace(table, windows=windows), note
+        note = long_documents(decide_on or table, model, limit, settings.chunking)
+        if note["chunked"] is not None:
+            table = chunk_like(table, model, settings, chunked=True)
+            windows = table.windows
+            note["chunked"].update({"documents": windows.chunked, "windows": len(windows.corpus),
+                                    "max_tokens": windows_size(model, settings), "overlap": settings.chunking.overlap,
+                                    "max_windows": windows.max_windows})
+        return table, note
 
     def count_units(self, table: Table) -> int:
         return len(retrieval_sets(table, full_corpus=False)[0])
+
+    def about(self, table: Table, result: TaskResult) -> dict:
+        """Queries, corpus, relevant documents per query and grades, and the queries no model can score above 0."""
+        return {**retrieval_about(*result.retrieval[:3]), **unscorable(*result.retrieval[:3])}
+
+    def about_lines(self, about, quote=str) -> list[str]:
+        return retrieval_lines(about, quote)
 
     def delta(self, metric: str, base: TaskResult, tuned: TaskResult, *, seed: int) -> DeltaStats:
         if base.query_ids != tuned.query_ids:
@@ -190,17 +218,81 @@ class RetrievalTask(TaskSpec):
     uses_dev = True  # the hybrid's convex weight is chosen on dev, never on test
 
     def references(self, tuned: TaskResult, *, settings, ignore_identical_ids: bool, dev: TaskResult | None,
-                   seed: int) -> dict[str, dict]:
-        """BM25 and hybrid rows (``evaluate.keyword``) and reranked rows (``evaluate.rerank``), each paired per
-        query against what it refines (see evaluate.retrieval.reference_rows)."""
-        if not settings.keyword and settings.rerank is None:
+                   seed: int, baseline: TaskResult | None = None) -> dict[str, dict]:
+        """The truncated rows of a chunked set, BM25 and hybrid rows (``evaluate.keyword``) and reranked rows
+        (``evaluate.rerank``), each paired per query against what it refines (see evaluate.retrieval.reference_rows).
+        ``baseline``: the baseline's result, for the baseline's truncated row."""
+        truncated = None
+        if "truncated" in tuned.extra_runs:
+            base = Tuned(baseline.run, baseline.query_ids, baseline.per_query) if baseline else None
+            truncated = Truncated(tuned.extra_runs["truncated"], base,
+                                  baseline.extra_runs.get("truncated") if baseline else None)
+        if not settings.keyword and settings.rerank is None and truncated is None:
             return {}
         rows = reference_rows(
             RetrievalSet(*tuned.retrieval), Tuned(tuned.run, tuned.query_ids, tuned.per_query),
-            keyword=settings.keyword, rerank=settings.rerank,
+            keyword=settings.keyword, rerank=settings.rerank, truncated=truncated,
             dev=RetrievalSet(*dev.retrieval) if dev else None, dev_tuned_run=dev.run if dev else None,
             ignore_identical_ids=ignore_identical_ids, seed=seed)
         return {name: row.as_report() for name, row in rows.items()}
+
+
+def long_documents(table: Table, model, limit: int, chunking) -> dict:
+    """How many of the table's documents are longer than ``limit`` tokens, and whether (and why) its set is chunked.
+
+    Args:
+        chunking: ``evaluate.chunking`` (a ``ChunkingConfig``, or None: never).
+
+    Returns:
+        {documents, token_limit, longer_than_limit, share, chunked: None or {mode, reason, auto_share}}.
+    """
+    corpus = retrieval_sets(table, full_corpus=True)[1]
+    over = split_documents(corpus, model.tokenizer, limit, 0).chunked
+    share = over / len(corpus) if corpus else 0.0
+    note = {"documents": len(corpus), "token_limit": limit, "longer_than_limit": over, "share": share}
+    mode = chunking.mode if chunking is not None else "never"
+    threshold = chunking.auto_share if chunking is not None else None
+    if mode == "always":
+        reason = "evaluate.chunking.mode is 'always'"
+    elif mode == "auto" and over > 0 and share >= threshold:
+        reason = (f"auto: {share:.1%} of the documents are longer than the {limit} tokens the model reads "
+                  f"(threshold evaluate.chunking.auto_share {threshold:.0%})")
+    else:
+        note["not_chunked_because"] = (
+            "evaluate.chunking is off (mode 'never')" if mode == "never" else
+            f"auto: {share:.1%} of the documents are longer than the {limit} tokens the model reads, below the "
+            f"threshold evaluate.chunking.auto_share {threshold:.0%}")
+        return {**note, "chunked": None}
+    return {**note, "chunked": {"mode": mode, "reason": reason, "auto_share": threshold}}
+
+
+def chunk_like(table: Table, model, settings, chunked: bool) -> Table:
+    """``table`` split into windows exactly when the set it goes with was (``chunked``), with the same settings: the
+    dev split of a chunked test set is evaluated chunked, so what is chosen on dev (the hybrid's weight, the best
+    checkpoint) is chosen for the system the test set measures."""
+    if not chunked or settings.chunking is None:
+        return table
+    windows = split_documents(retrieval_sets(table, full_corpus=True)[1], model.tokenizer,
+                              windows_size(model, settings), settings.chunking.overlap)
+    return dataclasses.replace(table, windows=windows)
+
+
+def windows_size(model, settings) -> int:
+    """Window length in tokens: ``evaluate.chunking.max_tokens`` checked against what ``model`` reads."""
+    limit = token_limit(model, model_prompt(model, "document")[0])
+    return resolve_max_tokens(settings.chunking.max_tokens, settings.chunking.overlap, limit)
+
+
+def unscorable(queries: Mapping[str, str], corpus: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]],
+               examples: int = 3) -> dict:
+    """Queries that score 0 whatever the ranking: none of their judged documents is both in the corpus searched and
+    graded above 0 (a BEIR query whose relevant documents are missing, or judged only 0).
+
+    Returns:
+        {"unscorable_queries": count, "unscorable_query_examples": up to ``examples`` query ids, sorted}.
+    """
+    lost = sorted(q for q in queries if not any(grade > 0 and d in corpus for d, grade in qrels.get(q, {}).items()))
+    return {"unscorable_queries": len(lost), "unscorable_query_examples": lost[:examples]}
 
 
 RETRIEVAL = RetrievalTask()

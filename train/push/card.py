@@ -28,19 +28,12 @@ from evaluate.report import caveats, legends
 from evaluate.report.markdown import markdown_table, md_escape
 from evaluate.report.writers import num, verdict_lines
 from train.push.card_facts import first_sentence, held_out_design, library_description, license_and_language
-from train.push.card_usage import example_texts, usage_lines
+from train.push.card_usage import example_texts, model_ref, usage_lines
 from train.push.gate import change
 from train.push.interpolated import merge_card_lines
 from train.push.library_card import library_body, library_intro, library_metadata, with_dev_scores
 from train.push.privacy import without_texts
-
-
-def model_ref(config: RunConfig) -> str:
-    """What a reader passes to ``SentenceTransformer(...)``: the Hub repo id, else the published folder's absolute
-    path (a folder's bare name loads only from its parent folder, and a run's name never loads)."""
-    if config.push.repo_id:
-        return config.push.repo_id
-    return str(Path(config.push.local_dir).expanduser().resolve()) if config.push.local_dir else "PATH_TO_THIS_FOLDER"
+from train.push.system import system_card_section
 
 
 def hub_task(task: str) -> str:
@@ -227,6 +220,7 @@ def model_card(config: RunConfig, run: dict, report: dict | None, fingerprint: s
         "## Usage", "", *usage_lines(ref, report, remote_code=bool(run.get("trust_remote_code")),
                                      adapter=_adapter_alone(config, run),
                                      texts=example_texts(Path(config.run_dir), examples)), "",
+        *system_card_section(config, report), "",
         "## Provenance", "", *_provenance(run, fingerprint), "",
         "## Training recipe", "", *_training(config, run, "### Training Hyperparameters" in body), "",
         "### Data fingerprints (sha256)", "", *_fingerprints(run, report), "",

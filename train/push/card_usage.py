@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from configs.schema import RunConfig
+
 # encode method -> (variable holding the texts, variable holding their embeddings, generic example texts)
 EXAMPLES = {
     "encode_query": ("queries", "query_embeddings", ("How do I reset my password?",)),
@@ -21,6 +23,14 @@ EXAMPLES = {
     "encode": ("sentences", "embeddings", ("The weather is lovely today.", "It's so sunny outside!",
                                            "He drove to the stadium.")),
 }
+
+
+def model_ref(config: RunConfig) -> str:
+    """What a reader passes to ``SentenceTransformer(...)``: the Hub repo id, else the published folder's absolute
+    path (a folder's bare name loads only from its parent folder, and a run's name never loads)."""
+    if config.push.repo_id:
+        return config.push.repo_id
+    return str(Path(config.push.local_dir).expanduser().resolve()) if config.push.local_dir else "PATH_TO_THIS_FOLDER"
 
 
 def py_literal(text: str) -> str:

@@ -13,6 +13,10 @@ Nothing is published that cannot be trusted: ``final/`` must hold weights and be
 ``push.allow_regression=true`` overrides it and the card says so). A local folder holding files the user added is
 never replaced; no training text is published unless ``push.card_examples=true`` (``train.push.privacy``).
 
+``retrieval.json`` records which retrieval system the report measured best on the primary retrieval set (the model
+alone, chunked MaxP, or a BM25 hybrid) with its settings and every candidate's main metric; ``push.system`` says
+whether the card describes that system or the model alone (``train.push.system``).
+
 ``push.merge_ratio`` publishes the base/tuned interpolation ``python -m evaluate merge`` measured at that ratio
 instead of the tuned model; the gate and the card then read its numbers (``train.push.interpolated``).
 
@@ -43,7 +47,8 @@ from core.adapters import is_adapter_folder
 from core.export import check_exportable
 from core.model import model_fingerprint, weight_files
 from evaluate.interpolate import merged_folder
-from train.push.card import model_card, model_ref
+from train.push.card import model_card
+from train.push.card_usage import model_ref
 from train.push.export_card import exports_markdown
 from train.push.export_parity import export_all
 from train.push.gate import check_gate
@@ -53,6 +58,7 @@ from train.push.library_card import read_card
 from train.push.merged_adapter import merged_model_folder
 from train.push.mlflow_registry import check_mlflow, register, shown_uri, tracking_uri
 from train.push.privacy import check_no_training_text, public_reports
+from train.push.system import write_retrieval_json
 
 log = logging.getLogger("train.push")
 
@@ -134,6 +140,7 @@ def assemble(config: RunConfig, checked: Checked, out: Path) -> None:
         check_no_training_text(texts, run_dir / "data")
     for name, text in texts.items():
         (out / name).write_text(text, encoding="utf-8")
+    write_retrieval_json(config, checked.report, out)  # the system the card describes, machine-readable
     shutil.copy2(run_dir / RESOLVED_NAME, out / "embtune_config.yaml")
     (out / MANIFEST).write_text(json.dumps({"files": file_hashes(out)}, indent=2) + "\n", encoding="utf-8")
 
