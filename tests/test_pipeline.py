@@ -82,7 +82,8 @@ def test_push_to_a_local_folder_gives_a_loadable_model_with_its_card(trained_run
     target = tmp_path / "published"
     assert run(lambda: push_main([str(run_dir), f"push.local_dir={target}", "push.allow_regression=true"])) == 0
     card = (target / "README.md").read_text()
-    assert "Base model:" in card and "loss:mnrl" in card and "| incidents | retrieval | **ndcg@10** |" in card
+    assert "Base model:" in card and "loss:MultipleNegativesRankingLoss" in card
+    assert "| incidents | retrieval | **ndcg@10** |" in card
     assert (target / "eval_report.json").is_file() and (target / "embtune_config.yaml").is_file()
     assert (target / "eval_report.html").is_file()
     assert SentenceTransformer(str(target)).encode(["disk full"]).shape == (1, 32)

@@ -100,7 +100,8 @@ def test_select_best_keeps_the_best_dev_checkpoint_and_records_it(tmp_path, tiny
     assert _train(config) == 0
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     scores = {e["step"]: e["eval_dev_ndcg@10"] for e in record["dev_history"] if "eval_dev_ndcg@10" in e}
-    assert len(scores) == 4
+    assert sorted(scores) == [0, 1, 2, 3, 4]  # step 0: the base model's dev score (eval_on_start)
+    del scores[0]  # no checkpoint exists at step 0: the best is chosen among the saved steps
     best = record["best_checkpoint"]
     assert best["metric"] == "eval_dev_ndcg@10" and best["dev_score"] == max(scores.values())
     assert scores[best["step"]] == best["dev_score"]

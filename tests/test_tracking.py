@@ -128,7 +128,7 @@ def test_tensorboard_and_mlflow_hold_the_loss_and_dev_metrics(tracked_run):
     losses = {e["step"]: e["loss"] for e in record["loss_history"]}
     metric = _dev_metric(record)
     dev = {e["step"]: e[metric] for e in record["dev_history"]}
-    assert sorted(losses) == sorted(dev) == [1, 2, 3]
+    assert sorted(losses) == [1, 2, 3] and sorted(dev) == [0, 1, 2, 3]  # dev step 0: the base model's score
     # TensorBoard: its own reader on the event file in RUN_DIR/tensorboard (checkpoints/ is gone after training).
     events = EventAccumulator(str(run_dir / "tensorboard" / record["run_id"])).Reload()
     tb_loss = {e.step: e.value for e in events.Scalars("train/loss")}

@@ -233,6 +233,7 @@ def test_the_console_says_the_plan_a_dev_line_per_evaluation_and_progress_lines(
                      r"precision (fp32|bf16) \(auto: [^)]*\); full fine-tuning "
                      r"\([\d,]+ of [\d,]+ parameters trainable\); dev evaluated every 2 steps", plan), plan
     dev = [line for line in lines if re.fullmatch(r"step \d/4: dev ndcg@10 [\d.]+ \(best [\d.]+ at step \d\)", line)]
-    assert [line.split(":")[0] for line in dev] == ["step 2/4", "step 4/4"]
+    # step 0 is the base model's dev score (eval_on_start), the point the dev curve starts from
+    assert [line.split(":")[0] for line in dev] == ["step 0/4", "step 2/4", "step 4/4"]
     progress = [line for line in lines if re.match(r"step \d/4 \(\d+%\): loss [\d.]+, lr ", line)]
     assert len(progress) == 4  # logging_steps=1, and stderr is not a terminal under pytest
