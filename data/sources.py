@@ -1,15 +1,6 @@
 """Read a source (local CSV/TSV/JSONL/Parquet, BEIR folder, Hub dataset) into canonical columns.
 
-Canonical column sets (the *kind* of a dataset) are what losses and evaluators declare they consume:
-
-| kind     | columns                          | label                      |
-|----------|----------------------------------|----------------------------|
-| scored   | sentence1, sentence2, score      | float in 0..1              |
-| labeled  | sentence1, sentence2, label      | int, 1 similar / 0 not     |
-| pairs    | anchor, positive                 | none                       |
-| triplets | anchor, positive, negative       | none                       |
-| classes  | text, label                      | str, the class of the text |
-| tuples   | anchor, positive, negative_1..n  | none (mined hard negatives)|
+The canonical column sets (the *kind* of a dataset) are ``data.table.KINDS``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from configs.runs import atomic_write_text
-from evaluate.report.html import html_report, same_tuned_model
+from evaluate.report.html import same_tuned_model
 from evaluate.report.writers import read_json
 
 REPORT_FILES = ("report.json", "details.json", "units.json", "report.md", "report.html")  # python -m evaluate
@@ -29,23 +28,3 @@ def keep_beside_report(eval_dir: Path, report: dict) -> Callable[[Path], bool]:
 def keep_beside_merge(item: Path) -> bool:
     """A new merge frontier keeps every entry of the old eval/ but the merge files it replaces."""
     return item.name not in MERGE_FILES
-
-
-def add_frontier_to_html(out_dir: Path, run_dir: Path, merge: dict) -> str | None:
-    """Render ``out_dir/report.html`` again from the report.json and details.json in ``out_dir`` and the run's
-    run.json, now with the merge frontier ``merge``, if that report evaluated the tuned model it interpolated.
-
-    Returns:
-        None once written; otherwise why report.html was left as it was (no report yet, or another final/'s).
-    """
-    report = read_json(out_dir / "report.json")
-    again = f"'python -m evaluate {run_dir}' writes it with the frontier"
-    if report is None:
-        return f"{run_dir / 'eval' / 'report.json'} does not exist yet; {again}"
-    if not same_tuned_model(merge, report):
-        return (f"{run_dir / 'eval' / 'report.json'} evaluated other models than the merge interpolated (tuned "
-                f"fingerprint {str(report.get('tuned_fingerprint'))[:12]}, the merge's "
-                f"{str(merge.get('tuned_fingerprint'))[:12]}); {again}")
-    details, run = read_json(out_dir / "details.json") or {}, read_json(run_dir / "run.json")
-    atomic_write_text(out_dir / "report.html", html_report(report, details, run, merge))
-    return None

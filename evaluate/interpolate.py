@@ -34,12 +34,12 @@ from core.embed import resolve_precision
 from core.model import load_model, model_fingerprint
 from core.run_record import check_run_consistent
 from data.prepare import load_prepared
-from evaluate.eval_folder import add_frontier_to_html, keep_beside_merge
+from evaluate.eval_folder import keep_beside_merge
 from evaluate.forgetting import forgetting_sets, general_names
 from evaluate.measure import evaluate_model
 from evaluate.pairing import pair_up, primary
 from evaluate.report.frontier import frontier_svg, merge_markdown, standalone_svg, suggested
-from evaluate.report.writers import write_json
+from evaluate.report.writers import refresh_html, write_json
 from evaluate.sets import EvalSet, resolve_sets
 
 log = logging.getLogger("evaluate")
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_dir(run_dir / "eval", carry=keep_beside_merge) as out:  # eval/ is swapped in whole
         write_merge(record, out)
         # 5. report.html shows the frontier beside everything else, if report.json evaluated this same final/.
-        why_not = add_frontier_to_html(out, run_dir, record)
+        why_not = refresh_html(run_dir, record, out)
     if why_not:
         log.info("report.html was not updated: %s", why_not)
     print(merge_markdown(record))

@@ -167,14 +167,15 @@ def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def refresh_html(run_dir: Path, merge: dict) -> str | None:
-    """Render ``run_dir/eval/report.html`` again from report.json, details.json and run.json, now with the merge
-    frontier ``merge``, if that report evaluated the tuned model the frontier interpolated.
+def refresh_html(run_dir: Path, merge: dict, out_dir: Path | None = None) -> str | None:
+    """Render ``out_dir/report.html`` (default ``run_dir/eval``) again from its report.json and details.json and the
+    run's run.json, now with the merge frontier ``merge``, if that report evaluated the tuned model the frontier
+    interpolated. ``out_dir``: the eval/ being assembled, before it is swapped in (evaluate.eval_folder).
 
     Returns:
         None once written; otherwise why report.html was left as it was (no report yet, or another final/'s).
     """
-    out_dir = Path(run_dir) / "eval"
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "eval"
     report = read_json(out_dir / "report.json")
     again = f"'python -m evaluate {run_dir}' writes it with the frontier"
     if report is None:
