@@ -61,7 +61,20 @@ CLASSIFICATION_METRICS: dict[str, Callable[[TaskResult, np.ndarray], float]] = {
     "accuracy": _accuracy, "f1_macro": _f1_macro, "roc_auc": _roc_auc}
 
 
-class ClassificationTask(TaskSpec):
+class ClassesTask(TaskSpec):
+    """What every task over (text, class) tables shares: its map, its set summary."""
+
+    def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
+        return class_map(table)
+
+    def about(self, table: Table, result: TaskResult) -> dict:
+        return classes_about(list(table.rows["label"]))
+
+    def about_lines(self, about, quote=str) -> list[str]:
+        return classes_lines(about, quote)
+
+
+class ClassificationTask(ClassesTask):
     name = "classification"
     kinds = ("classes",)
     metrics = tuple(CLASSIFICATION_METRICS)
@@ -101,14 +114,6 @@ class ClassificationTask(TaskSpec):
         metric_fn = CLASSIFICATION_METRICS[metric]
         return bootstrap_test(lambda idx: metric_fn(tuned, idx) - metric_fn(base, idx), len(base.gold), seed)
 
-    def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
-        return class_map(table)
-
-    def about(self, table: Table, result: TaskResult) -> dict:
-        return classes_about(list(table.rows["label"]))
-
-    def about_lines(self, about, quote=str) -> list[str]:
-        return classes_lines(about, quote)
 
 
 CLASSIFICATION = ClassificationTask()

@@ -14,12 +14,12 @@ from sklearn.metrics import v_measure_score
 from core.embed import Embeddings
 from data.table import Table
 from evaluate.significance import DeltaStats, bootstrap_interval
-from evaluate.tasks.classification import class_ids, class_map, class_texts
-from evaluate.tasks.spec import TaskResult, TaskSpec
-from evaluate.tasks.summaries import CLUSTER_MEANINGS, classes_about, classes_lines
+from evaluate.tasks.classification import ClassesTask, class_ids, class_texts
+from evaluate.tasks.spec import TaskResult
+from evaluate.tasks.summaries import CLUSTER_MEANINGS
 
 
-class ClusteringTask(TaskSpec):
+class ClusteringTask(ClassesTask):
     name = "clustering"
     kinds = ("classes",)
     metrics = ("v_measure",)
@@ -49,14 +49,6 @@ class ClusteringTask(TaskSpec):
 
         return bootstrap_interval(delta_of, len(base.gold), seed)
 
-    def map_inputs(self, table: Table, base: TaskResult) -> tuple[list[str], list[str], list[str]]:
-        return class_map(table)
-
-    def about(self, table: Table, result: TaskResult) -> dict:
-        return classes_about(list(table.rows["label"]))
-
-    def about_lines(self, about, quote=str) -> list[str]:
-        return classes_lines(about, quote)
 
 
 CLUSTERING = ClusteringTask()
