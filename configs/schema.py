@@ -97,6 +97,11 @@ class SourceConfig(Strict):
         "Empty groups by the first text column.",
     )
     limit: int | None = Field(None, ge=1, description="Keep only the first N rows (for quick trials).")
+    max_per_anchor: int | None = Field(
+        None, ge=1, description="Keep at most N rows per query (a BEIR query id, else the anchor text): the "
+        "highest graded first, then a fixed order by the texts' hash. A BEIR query's other judgements stay for "
+        "evaluation. For sources where a few broad queries have dozens of positives (NFCorpus train: 43 each)."
+    )
     encoding: str = Field(
         "utf-8", description="Text encoding of a local CSV/TSV/JSONL file or BEIR folder (a Python codec name: "
         "utf-8, cp1252, latin-1, ...); utf-8 also reads a byte-order mark."
@@ -379,7 +384,8 @@ class EvaluateConfig(Strict):
     batch_size: int = Field(64, ge=1, description="Texts per encoding batch.")
     cache_dir: str | None = Field(
         "~/.cache/embtune/embeddings",
-        description="Cache of embeddings keyed by model weights and texts (re-evaluating against the same "
+        description="Cache of embeddings, one per text, keyed by the encoder (weights, settings) and the text: "
+        "only texts not in it are encoded (the baseline reads what mining encoded; re-evaluating against the same "
         "baseline encodes only the tuned model); empty disables it.",
     )
     seed: int = Field(

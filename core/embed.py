@@ -36,7 +36,7 @@ class Embeddings:
         self.cached = cached
         self.prompts = prompts or {}  # role -> Prompt
         self.similarity = similarity
-        self.fingerprint = ""  # evaluate.identity.encoder_fingerprint of the encoder (set by evaluate.cache)
+        self.fingerprint = ""  # core.identity.encoder_fingerprint of the encoder (set by core.embed_cache)
 
     def key(self, text: str, role: str) -> Key:
         prompt = self.prompts.get(role) or Prompt(ROLE_MODES[role], "", "none")
@@ -161,10 +161,15 @@ def embed(model, texts: TextsByRole | Sequence[str], batch_size: int, progress: 
     prompts = prompts if prompts is not None else resolve_prompts(model, texts)
     similarity, keys = model_similarity(model), unique_keys(texts, prompts)
     start = time.perf_counter()
+    vectors = embed_keys(model, keys, batch_size, precision, similarity, progress)
+    return Embeddings(keys, vectors, time.perf_counter() - start, prompts=prompts, similarity=similarity)
+
+
+def embed_keys(model, keys: list[Key], batch_size: int, precision: str, similarity: str,
+               progress: bool = False) -> np.ndarray:
+    """(n_keys, dim) float32 vectors of ``keys`` in ``precision``, prepared for ``similarity`` (``prepare``)."""
     with precision_context(model, precision):
-        vectors = encode_keys(model, keys, batch_size, progress)
-    return Embeddings(keys, prepare(vectors, similarity), time.perf_counter() - start, prompts=prompts,
-                      similarity=similarity)
+        return prepare(encode_keys(model, keys, batch_size, progress), similarity)
 
 
 def training_precision(setting: str) -> tuple[str, str]:

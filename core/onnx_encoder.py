@@ -198,7 +198,7 @@ class ExportEncoder:
 
     def modules(self) -> list:
         """The library's Pooling (and Normalize) modules this encoder computes, so that what records a model's
-        settings (``evaluate.identity``) reads the same pooling as for the PyTorch model."""
+        settings (``core.identity``) reads the same pooling as for the PyTorch model."""
         from sentence_transformers.base.modules import Normalize
         from sentence_transformers.sentence_transformer.modules import Pooling
 

@@ -28,6 +28,7 @@ from configs.errors import UserError
 from configs.schema import HardNegativesConfig, RunConfig
 from core.bars import bars_on_terminal_only
 from core.embed import precision_context, resolve_precision
+from core.embed_cache import StoredEncoder
 from data.checks import comparable
 from data.chunking import Chunked
 from data.table import Table
@@ -211,7 +212,8 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
         precision = resolve_precision(config.evaluate.precision, model)  # what evaluation encodes with here
         log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
                  len(train.rows), len(plan.corpus), miner["name"], precision, settings.batch_size)
-        mined, queries, corpus = run_miner(plan, model, settings, config.seed, precision)
+        encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision)
+        mined, queries, corpus = run_miner(plan, encoder, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start
     report = {**summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,

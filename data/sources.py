@@ -5,7 +5,11 @@ The canonical column sets (the *kind* of a dataset) are ``data.table.KINDS``.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +20,9 @@ from configs.schema import SourceConfig
 from data.beir import read_beir
 from data.hub_reader import read_hub
 from data.readers import read_csv, read_jsonl
-from data.table import CANONICAL, ID_COLUMNS, KINDS, Table, negative_columns
+from data.table import CANONICAL, GRADE_COLUMN, ID_COLUMNS, KINDS, Table, negative_columns
+
+log = logging.getLogger(__name__)
 
 
 def read_source(source: SourceConfig, role: str) -> Table:
@@ -24,15 +30,50 @@ def read_source(source: SourceConfig, role: str) -> Table:
     _check_score_range(source, role)
     fmt = detect_format(source, role)
     if fmt == "beir":
+        table = read_beir(source, role)
+    else:
+        frame = _read_frame(source, fmt, role)
+        frame = _filter_split(frame, source, role)
+        if source.limit:
+            frame = frame.iloc[: source.limit]
+        mapped = map_columns(frame, source, role)
+        table = Table(rows=Dataset.from_pandas(mapped, preserve_index=False), kind=kind_of(mapped.columns, role),
+                      origin=source.path, locations=list(frame["__where__"]))
+    return cap_per_anchor(table, source.max_per_anchor, role) if source.max_per_anchor else table
 
-        return read_beir(source, role)
-    frame = _read_frame(source, fmt, role)
-    frame = _filter_split(frame, source, role)
-    if source.limit:
-        frame = frame.iloc[: source.limit]
-    mapped = map_columns(frame, source, role)
-    return Table(rows=Dataset.from_pandas(mapped, preserve_index=False), kind=kind_of(mapped.columns, role),
-                 origin=source.path, locations=list(frame["__where__"]))
+
+def cap_per_anchor(table: Table, limit: int, role: str) -> Table:
+    """At most ``limit`` rows per query (``anchor_id`` when the rows have one, else the anchor text): the highest
+    graded (``relevance``) first, then a fixed order by a hash of the row's texts, so the same file keeps the same
+    rows under any seed. A BEIR row that is dropped stays a judgement of its query (``extra_qrels``): evaluation still
+    counts that document relevant, training no longer pairs it."""
+    rows = table.rows
+    if "anchor" not in rows.column_names:
+        raise UserError(f"{role}.max_per_anchor keeps rows per anchor, but {table.origin} is of kind '{table.kind}' "
+                        f"(columns {', '.join(rows.column_names)}), which has none. Remove {role}.max_per_anchor.")
+    anchors = rows["anchor_id"] if "anchor_id" in rows.column_names else rows["anchor"]
+    grades = rows[GRADE_COLUMN] if GRADE_COLUMN in rows.column_names else [0] * len(rows)
+    texts = list(zip(rows["anchor"], rows["positive"] if "positive" in rows.column_names else rows["anchor"]))
+    order = sorted(range(len(rows)), key=lambda i: (-grades[i], hashlib.sha256("\0".join(texts[i]).encode()).digest()))
+    taken: Counter = Counter()
+    keep = []
+    for i in order:
+        if taken[anchors[i]] < limit:
+            taken[anchors[i]] += 1
+            keep.append(i)
+    keep.sort()
+    if len(keep) == len(rows):
+        return table
+    extra = {q: dict(docs) for q, docs in table.extra_qrels.items()}
+    if "positive_id" in rows.column_names and "anchor_id" in rows.column_names:
+        kept = set(keep)
+        for i in (i for i in range(len(rows)) if i not in kept):
+            extra.setdefault(rows["anchor_id"][i], {})[rows["positive_id"][i]] = grades[i]
+    capped = sum(count > limit for count in Counter(anchors).values())
+    log.info("%s: %d of %d rows kept, at most %d per query (%d queries had more; max_per_anchor)", role, len(keep),
+             len(rows), limit, capped)
+    return replace(table, rows=rows.select(keep), extra_qrels=extra,
+                   locations=[table.locations[i] for i in keep] if table.locations else None)
 
 
 def _check_score_range(source: SourceConfig, role: str) -> None:

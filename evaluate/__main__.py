@@ -50,7 +50,7 @@ def measure(model, folder_fingerprint: str, sets: list[EvalSet], config: RunConf
     else the model's own prompts), then score at full size and at each evaluate.truncate_dims size.
 
     ``folder_fingerprint``: ``model_fingerprint`` of the model's folder; the embedding cache keys on the encoder
-    fingerprint built from it (evaluate.identity)."""
+    fingerprint built from it (core.identity)."""
     cache, seed = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None, config.evaluate.seed
     results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, folder_fingerprint, cache, precision,
                                        train_prompts=config.train.prompts, seed=seed, backend=config.evaluate.backend)
@@ -67,7 +67,7 @@ def run_identity(run_dir: Path) -> dict:
 
 def encoding_record(encodings: dict[str, dict]) -> dict:
     """The report's prompts, similarity and embedding size per model, how each model's encoding went, and what
-    identifies each encoder (``encoder``: its fingerprint and the settings it hashes, see evaluate.identity)."""
+    identifies each encoder (``encoder``: its fingerprint and the settings it hashes, see core.identity)."""
     return {"encoder": {m: {"fingerprint": e.pop("fingerprint"), **e.pop("settings")} for m, e in encodings.items()},
             "prompts": {m: e.pop("prompts") for m, e in encodings.items()},
             "similarity": {m: e.pop("similarity") for m, e in encodings.items()},

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from configs.errors import UserError
 from core.embed import Embeddings
+from core.embed_cache import cached_embed
+from core.identity import BACKEND, encoder_settings
 from core.prompts import prompts_record, resolve_prompts
-from evaluate.cache import cached_embed
 from evaluate.evaluators import EVALUATORS
-from evaluate.identity import BACKEND, encoder_settings
 from evaluate.sets import EvalSet, run_options
 from evaluate.tasks.spec import TaskResult, call_with_options
 

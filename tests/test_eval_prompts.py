@@ -111,7 +111,7 @@ def test_default_prompt_name_reaches_symmetric_texts_but_not_queries(tiny_model_
 
 
 def test_the_same_text_with_two_prompts_is_two_encodings_and_two_cache_entries(tiny_model_dir, tmp_path):
-    from evaluate.cache import cached_embed
+    from core.embed_cache import cached_embed
 
     # Prompts of different lengths: the tiny model's vectors then differ whatever its tokenizer knows.
     model = prompted_copy(tiny_model_dir, tmp_path, prompts={"query": "q: ", "document": "a long passage: "})
@@ -125,7 +125,7 @@ def test_the_same_text_with_two_prompts_is_two_encodings_and_two_cache_entries(t
     # Same prompt, but encode_query vs encode_document (a Router model routes them apart): still two keys.
     np.testing.assert_allclose(again(["disk full"], "query"), again(["disk full"], "document"), atol=1e-6)
     assert cached_embed(model, texts, 8, "fp-64-fp32", tmp_path / "cache", prompts=other).cached
-    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache").rglob("*.keys.npy"))) == 2  # a chunk per encoding, of its new keys
 
 
 class DotKeywords:

@@ -95,7 +95,7 @@ def test_encoder_speaks_the_interface_evaluation_uses(exported):
 def test_encoder_records_the_same_settings_as_the_pytorch_model(exported):
     from sentence_transformers import SentenceTransformer
 
-    from evaluate.identity import encoder_settings
+    from core.identity import encoder_settings
 
     encoder = ExportEncoder(exported, exported / "onnx" / "model.onnx", "onnx")
     torch_model = SentenceTransformer(str(exported), device="cpu")

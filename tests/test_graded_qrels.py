@@ -114,6 +114,29 @@ def test_limit_keeps_the_other_judgements_of_the_kept_queries_only(graded_beir):
     assert table.extra_qrels == {"q1": {"d3": 0, "d404": 2}} and table.extra_queries == {}
 
 
+def test_max_per_anchor_keeps_the_highest_graded_and_the_rest_stay_judgements(graded_beir):
+    table = load_table(SourceConfig(path=str(graded_beir), split="test", max_per_anchor=1), "data.test")
+    assert table.rows["anchor_id"] == ["q1", "q2", "q5"]
+    assert table.rows["positive_id"] == ["d1", "d5", "d8"]  # each query's grade-2 document
+    assert table.extra_qrels == {"q1": {"d3": 0, "d404": 2, "d2": 1}, "q2": {"d4": 1}, "q3": {"d405": 1},
+                                 "q4": {"d6": 0}, "q5": {"d7": 1}}  # evaluation still counts d2, d4, d7 relevant
+    again = load_table(SourceConfig(path=str(graded_beir), split="test", max_per_anchor=1), "data.test")
+    assert again.rows["positive_id"] == table.rows["positive_id"]
+
+
+def test_max_per_anchor_of_a_pairs_file_keeps_rows_by_anchor_text(tmp_path):
+    path = tmp_path / "pairs.csv"
+    rows = [("a", f"positive {i}") for i in range(5)] + [("b", "only one")]
+    path.write_text("anchor,positive\n" + "".join(f"{a},{p}\n" for a, p in rows), encoding="utf-8")
+    table = load_table(SourceConfig(path=str(path), max_per_anchor=2), "data.train")
+    assert sorted(table.rows["anchor"]) == ["a", "a", "b"] and len(table.locations) == 3
+    assert set(table.rows["positive"]) < {p for _, p in rows}
+    with pytest.raises(UserError, match=r"data.train.max_per_anchor keeps rows per anchor.*kind 'scored'"):
+        scored = tmp_path / "scored.csv"
+        scored.write_text("sentence1,sentence2,score\nx,y,0.5\n", encoding="utf-8")
+        load_table(SourceConfig(path=str(scored), max_per_anchor=2), "data.train")
+
+
 def test_training_reads_only_the_canonical_columns_of_graded_rows(graded_beir):
     from train.trainer import trainer_dataset
 

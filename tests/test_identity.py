@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from core.embed_cache import cached_embed, store_for
+from core.identity import encoder_fingerprint
 from core.prompts import resolve_prompts
-from evaluate.cache import cached_embed
-from evaluate.identity import encoder_fingerprint
 
 TEXTS = {"query": ["disk full on server"], "document": ["the shop website cannot open any page"]}
 
@@ -73,3 +74,58 @@ def test_the_same_folder_loaded_twice_is_the_same_encoder(tiny_model_dir, model)
 def test_without_a_folder_fingerprint_nothing_is_cached(model, tmp_path):
     result = cached_embed(model, TEXTS, 8, "", tmp_path)
     assert result.fingerprint == "" and not list(tmp_path.iterdir())
+
+
+def test_only_the_texts_not_stored_are_encoded(model, tmp_path, monkeypatch):
+    import core.embed
+
+    encoded = []
+    real = core.embed.encode_keys
+    monkeypatch.setattr(core.embed, "encode_keys", lambda m, keys, *a: encoded.append(len(keys)) or real(m, keys, *a))
+    first = {"query": ["disk full"], "document": ["printer jam", "email backlog"]}
+    cached_embed(model, first, 8, "a" * 64, tmp_path)
+    more = {"query": ["disk full", "vpn down"], "document": ["email backlog", "printer jam", "dns error"]}
+    both = cached_embed(model, more, 8, "a" * 64, tmp_path)
+    assert encoded == [3, 2] and not both.cached  # the second call encoded only 'vpn down' and 'dns error'
+    fresh = cached_embed(model, more, 8, "a" * 64, None)  # no cache: everything encoded in one call
+    for role, texts in more.items():
+        np.testing.assert_allclose(both(texts, role), fresh(texts, role), atol=1e-5)
+    assert cached_embed(model, more, 8, "a" * 64, tmp_path).cached and encoded == [3, 2, 5]
+
+
+def test_a_damaged_chunk_is_encoded_again(model, tmp_path):
+    first = cached_embed(model, TEXTS, 8, "a" * 64, tmp_path)
+    (vectors,) = [p for p in tmp_path.rglob("*.npy") if not p.name.endswith(".keys.npy")]
+    vectors.write_bytes(b"not a numpy file")
+    again = cached_embed(model, TEXTS, 8, "a" * 64, tmp_path)
+    assert not again.cached
+    np.testing.assert_allclose(again(TEXTS["query"], "query"), first(TEXTS["query"], "query"), atol=1e-6)
+
+
+def test_mining_fills_the_store_the_baseline_reads(tmp_path, tiny_model_dir):
+    """The base model's corpus vectors from mining are the evaluation baseline's: not encoded twice in one run."""
+    from test_negatives import CORPUS, beir_folder, mining_config
+
+    from configs.load import validate
+    from core.embed import resolve_precision
+    from core.model import model_fingerprint
+    from data.checks import comparable
+    from data.prepare import prepare
+
+    raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path))
+    raw["evaluate"]["cache_dir"] = str(tmp_path / "cache")
+    prepare(validate(raw))
+    base = st_model(tiny_model_dir)
+    keys = [("document", "", text) for text in dict.fromkeys(CORPUS.values())]
+    store = store_for(tmp_path / "cache", model_fingerprint(tiny_model_dir), base, resolve_precision("auto", base))
+    _, missing = store.lookup(keys)
+    stored = {comparable(keys[i][2]) for i in range(len(keys)) if i not in missing}
+    # every candidate text was encoded by the miner; the ones it did not encode are normalised duplicates it merged
+    assert len(keys) - len(missing) >= 9 and all(comparable(keys[i][2]) in stored for i in missing)
+
+
+def st_model(folder):
+    """The model in ``folder`` as the stages load it (CPU, local files only)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
