@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     queries, corpus, qrels = load_scifact(Path(args.data) / "scifact")
     model, _ = load_model(ModelConfig(name="bundled:all-MiniLM-L6-v2"))
     max_tokens = resolve_max_tokens(args.max_tokens, args.overlap, token_limit(model))
-    windows = split_documents(corpus, model.tokenizer, max_tokens, args.overlap)
+    windows = split_documents(corpus, model.tokenizer, max_tokens, args.overlap,
+                              first_whole=max_tokens == token_limit(model))
     # 2. One encode: queries, whole documents, and the extra windows of chunked documents.
     start = time.perf_counter()
     emb = embed(model, {"query": list(queries.values()),

@@ -9,6 +9,10 @@ ignored. Here each document becomes windows of at most ``max_tokens`` tokens, co
   normalised or lost. Cuts fall between words (``word_ids``) whenever a word boundary is within reach, so a window
   re-tokenises to the same tokens instead of starting with a ``##`` piece that would tokenise differently.
 - A document that fits in one window keeps its exact text (it encodes, and caches, exactly as without chunking).
+- With ``first_whole`` (windows as long as the model reads), a long document's first window is its whole text: the
+  model truncates it to exactly what it reads without chunking, so that window is the truncated document's own
+  vector (one encoding serves both), and chunking only adds the text past it. The second window starts ``overlap``
+  tokens before the truncation point.
 - Window ids are ``f"{doc_id}#{i}"``; ``Windows.doc_of`` maps them back, so ids never have to be parsed.
 """
 
@@ -58,7 +62,7 @@ def resolve_max_tokens(max_tokens: int | None, overlap: int, limit: int, key: st
 
 
 def split_documents(corpus: Mapping[str, str], tokenizer, max_tokens: int, overlap: int,
-                    key: str = "evaluate.chunking") -> Windows:
+                    key: str = "evaluate.chunking", first_whole: bool = False) -> Windows:
     """Every document as windows of at most ``max_tokens`` tokens (special tokens not counted).
 
     Args:
@@ -67,6 +71,8 @@ def split_documents(corpus: Mapping[str, str], tokenizer, max_tokens: int, overl
         max_tokens: window length in tokens (see ``resolve_max_tokens``).
         overlap: tokens consecutive windows share (at least this many, when a word boundary allows).
         key: the config section that asked for windows, named in errors.
+        first_whole: ``max_tokens`` is what the model reads: a long document's first window is its whole text
+            (the model's own truncation, exactly ``max_tokens`` tokens), the next starts before that cut.
 
     Returns:
         ``Windows``: the window corpus, each window's document, and how many documents were chunked.
@@ -81,24 +87,30 @@ def split_documents(corpus: Mapping[str, str], tokenizer, max_tokens: int, overl
     texts, doc_of, chunked, most = {}, {}, 0, 1
     for i, doc in enumerate(doc_ids):
         offsets, words = encoded["offset_mapping"][i], encoded.word_ids(i)
-        spans = window_spans([j == 0 or words[j] != words[j - 1] for j in range(len(offsets))], max_tokens, overlap)
+        spans = window_spans([j == 0 or words[j] != words[j - 1] for j in range(len(offsets))], max_tokens, overlap,
+                             first_exact=first_whole)
         if len(spans) == 1:
             pieces = [corpus[doc]]  # whole: the exact text, so it encodes as it would without chunking
         else:
             pieces = [corpus[doc][offsets[s][0]:offsets[e - 1][1]] for s, e in spans]
+            if first_whole:
+                pieces[0] = corpus[doc]  # read (and truncated) by the model exactly as without chunking
             chunked, most = chunked + 1, max(most, len(spans))
         for n, piece in enumerate(pieces):
             texts[f"{doc}#{n}"], doc_of[f"{doc}#{n}"] = piece, doc
     return Windows(texts, doc_of, chunked, most)
 
 
-def window_spans(word_starts: Sequence[bool], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
+def window_spans(word_starts: Sequence[bool], max_tokens: int, overlap: int,
+                 first_exact: bool = False) -> list[tuple[int, int]]:
     """Token spans ``[start, end)`` covering every token, each at most ``max_tokens`` long.
 
     Args:
         word_starts: per token, whether it begins a word (a window may start or end there without splitting a word).
         max_tokens: longest window.
         overlap: tokens consecutive windows should share.
+        first_exact: the first span ends at exactly ``max_tokens`` (where the model's truncation cuts), not at the
+            last word boundary before it.
 
     Returns:
         The spans in order; one span ``(0, n)`` when everything fits.
@@ -107,7 +119,8 @@ def window_spans(word_starts: Sequence[bool], max_tokens: int, overlap: int) -> 
     cuts = [j for j in range(1, n) if word_starts[j]]  # token indices where a window may begin or end
     spans, start = [], 0
     while n - start > max_tokens:
-        end = _last_cut(cuts, start, start + max_tokens) or start + max_tokens  # a word longer than a window: cut it
+        end = start + max_tokens if first_exact and not spans else \
+            _last_cut(cuts, start, start + max_tokens) or start + max_tokens  # a word longer than a window: cut it
         spans.append((start, end))
         start = _last_cut(cuts, start, end - overlap) or _first_cut(cuts, end - overlap, end) or end
     return spans + [(start, n)]

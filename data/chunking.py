@@ -63,7 +63,7 @@ def split_corpus(config: RunConfig, model, corpus: dict[str, str]) -> tuple[Wind
     prompt = config.train.prompts.get("positive", "")
     limit = token_limit(model, prompt)
     size = resolve_max_tokens(settings.max_tokens, settings.overlap, limit, key=KEY)
-    return split_documents(corpus, model.tokenizer, size, settings.overlap, key=KEY), size
+    return split_documents(corpus, model.tokenizer, size, settings.overlap, key=KEY, first_whole=size == limit), size
 
 
 def windows_of(windows: Windows) -> dict[str, list[str]]:

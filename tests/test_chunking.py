@@ -80,6 +80,24 @@ def test_consecutive_windows_share_the_overlap(tokenizer):
     assert all(a[-3:] == b[:3] for a, b in zip(pieces, pieces[1:]))
 
 
+def test_window_spans_first_exact_ends_where_truncation_cuts():
+    starts = [True, False, True, False, False, True, True, True]  # words: 0-1, 2-4, 5, 6, 7
+    assert window_spans(starts, max_tokens=4, overlap=1, first_exact=True) == [(0, 4), (2, 6), (5, 8)]
+
+
+def test_first_whole_window_is_the_document_the_model_truncates(piece_tokenizer):
+    text = " ".join(["database backup"] * 12)  # 48 tokens
+    windows = split_documents({"d": text, "short": "disk full"}, piece_tokenizer, max_tokens=5, overlap=1,
+                              first_whole=True)
+    assert windows.corpus["d#0"] == text and windows.corpus["short#0"] == "disk full"
+    truncated = tokens(piece_tokenizer, text)[:5]  # what the model reads of the whole text: 5 tokens, mid-word
+    second = tokens(piece_tokenizer, windows.corpus["d#1"])
+    assert truncated == ["data", "##base", "back", "##up", "data"]
+    assert second[:1] == truncated[-1:] and len(second) <= 5  # shares the overlap (1 token), starts at a word
+    later = [tokens(piece_tokenizer, windows.corpus[f"d#{i}"]) for i in range(1, windows.max_windows)]
+    assert {t for piece in later for t in piece} | set(truncated) == set(tokens(piece_tokenizer, text))
+
+
 def test_windows_never_start_inside_a_word(piece_tokenizer):
     text = " ".join(["database backup"] * 12)  # 4 tokens per repeat: data ##base back ##up
     windows = split_documents({"d": text}, piece_tokenizer, max_tokens=5, overlap=1)

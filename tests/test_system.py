@@ -99,13 +99,17 @@ def model(tiny_model_dir):
     return SentenceTransformer(str(tiny_model_dir), device="cpu")
 
 
-@pytest.mark.parametrize(("long", "best"), [(False, "hybrid_convex"), (True, "hybrid_rrf"), (True, "chunked"),
-                                              (False, "model")])
+@pytest.mark.parametrize(("long", "best", "max_tokens"), [
+    (False, "hybrid_convex", 20), (True, "hybrid_rrf", 20), (True, "chunked", 20), (False, "model", 20),
+    (True, "chunked", None),  # windows as long as the model reads: the first is the whole (truncated) document
+])
 def test_the_card_snippet_reproduces_the_system_the_evaluation_ranked(model, tiny_model_dir, tmp_path, monkeypatch,
-                                                                      long, best):
-    settings = EvaluateConfig(chunking={"mode": "auto", "max_tokens": 20, "overlap": 4})
+                                                                      long, best, max_tokens):
+    settings = EvaluateConfig(chunking={"mode": "auto", "max_tokens": max_tokens, "overlap": 4})
     info, runs, (queries, corpus, _) = evaluated(model, incident_table(long), settings)
     assert bool(info["about"]["long_documents"]["chunked"]) == long
+    if long:
+        assert info["about"]["long_documents"]["chunked"]["first_whole"] == (max_tokens is None)
     report = report_with(info, best)
     cfg = config(tmp_path, tiny_model_dir)
     record = retrieval_record(cfg, report)
@@ -122,7 +126,7 @@ def test_retrieval_json_records_the_hybrid_settings_and_every_candidate(model, t
     assert set(record["candidates"]) == {"chunked", "model", "bm25", "hybrid_rrf", "hybrid_convex"}
     assert not record["candidates"]["bm25"]["publishable"] and record["candidates"]["hybrid_convex"]["publishable"]
     system = record["settings"]
-    assert system["dense"]["chunking"] == {"max_tokens": 20, "overlap": 4}
+    assert system["dense"]["chunking"] == {"max_tokens": 20, "overlap": 4, "first_whole": False}
     assert system["fusion"]["method"] == "convex" and system["fusion"]["weight"] == 0.5
     assert system["bm25"]["stemmer"] == "english" and system["bm25"]["k1"] == 1.5
     assert record["metrics"]["ndcg@10"] == 0.9 and record["interval"]["against"] == "tuned"

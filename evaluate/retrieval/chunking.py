@@ -9,12 +9,15 @@ Dai & Callan 2019).
   normalised or lost. Cuts fall between words (``word_ids``) whenever a word boundary is within reach, so a window
   re-tokenises to the same tokens instead of starting with a ``##`` piece that would tokenise differently.
 - A document that fits in one window keeps its exact text (it encodes, and caches, exactly as without chunking).
+- Windows as long as the model reads (the default) start with the whole document, which the model truncates exactly
+  as without chunking: the first window is the truncated document's own vector, and a document's MaxP score is never
+  below its truncated score; chunking only adds the text past the cut.
 - Window ids are ``f"{doc_id}#{i}"``; ``Windows.doc_of`` maps them back, so ids never have to be parsed.
 
 Flow for a retrieval set (``corpus`` is ``{doc_id: text}``)::
 
-    windows = split_documents(corpus, model.tokenizer, resolve_max_tokens(max_tokens, overlap, token_limit(model)),
-                              overlap)
+    size = resolve_max_tokens(max_tokens, overlap, token_limit(model))
+    windows = split_documents(corpus, model.tokenizer, size, overlap, first_whole=size == token_limit(model))
     window_run = search(queries, windows.corpus, emb, k=search_depth(TOP_K, windows))
     run = maxp(window_run, windows.doc_of, k=TOP_K)   # then evaluate_run as usual; report windows.chunked
 """

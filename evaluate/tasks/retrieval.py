@@ -178,10 +178,10 @@ class RetrievalTask(TaskSpec):
         note = long_documents(decide_on or table, model, limit, settings.chunking)
         if note["chunked"] is not None:
             table = chunk_like(table, model, settings, chunked=True)
-            windows = table.windows
-            note["chunked"].update({"documents": windows.chunked, "windows": len(windows.corpus),
-                                    "max_tokens": windows_size(model, settings), "overlap": settings.chunking.overlap,
-                                    "max_windows": windows.max_windows})
+            windows, size = table.windows, windows_size(model, settings)[0]
+            note["chunked"].update({"documents": windows.chunked, "windows": len(windows.corpus), "max_tokens": size,
+                                    "overlap": settings.chunking.overlap, "max_windows": windows.max_windows,
+                                    "first_whole": size == limit})
         return table, note
 
     def count_units(self, table: Table) -> int:
@@ -272,15 +272,17 @@ def chunk_like(table: Table, model, settings, chunked: bool) -> Table:
     checkpoint) is chosen for the system the test set measures."""
     if not chunked or settings.chunking is None:
         return table
-    windows = split_documents(retrieval_sets(table, full_corpus=True)[1], model.tokenizer,
-                              windows_size(model, settings), settings.chunking.overlap)
+    size, limit = windows_size(model, settings)
+    windows = split_documents(retrieval_sets(table, full_corpus=True)[1], model.tokenizer, size,
+                              settings.chunking.overlap, first_whole=size == limit)
     return dataclasses.replace(table, windows=windows)
 
 
-def windows_size(model, settings) -> int:
-    """Window length in tokens: ``evaluate.chunking.max_tokens`` checked against what ``model`` reads."""
+def windows_size(model, settings) -> tuple[int, int]:
+    """(window length in tokens: ``evaluate.chunking.max_tokens`` checked against what ``model`` reads, and what it
+    reads). Windows as long as what the model reads start with the document as the model reads it unchunked."""
     limit = token_limit(model, model_prompt(model, "document")[0])
-    return resolve_max_tokens(settings.chunking.max_tokens, settings.chunking.overlap, limit)
+    return resolve_max_tokens(settings.chunking.max_tokens, settings.chunking.overlap, limit), limit
 
 
 def unscorable(queries: Mapping[str, str], corpus: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]],

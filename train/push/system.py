@@ -51,9 +51,10 @@ def primary_retrieval_set(report: dict) -> str | None:
 
 
 def _chunking(info: dict) -> dict | None:
-    """{max_tokens, overlap} when the set was evaluated chunked, else None."""
+    """{max_tokens, overlap, first_whole} when the set was evaluated chunked, else None."""
     chunked = ((info.get("about") or {}).get("long_documents") or {}).get("chunked")
-    return {"max_tokens": chunked["max_tokens"], "overlap": chunked["overlap"]} if chunked else None
+    return {"max_tokens": chunked["max_tokens"], "overlap": chunked["overlap"],
+            "first_whole": bool(chunked.get("first_whole"))} if chunked else None
 
 
 def candidates(info: dict) -> dict[str, dict]:

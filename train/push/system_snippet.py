@@ -31,6 +31,7 @@ def top(scores, depth=DEPTH):
 WINDOWS = '''
 
 MAX_TOKENS, OVERLAP = {max_tokens}, {overlap}  # token windows; a document scores its best window (MaxP)
+FIRST_WHOLE = {first_whole}  # the first window is the whole text, which the model truncates at MAX_TOKENS tokens
 
 
 def windows(text):
@@ -41,14 +42,16 @@ def windows(text):
     cuts = [j for j in range(1, n) if words[j] != words[j - 1]]  # where a window may begin or end
     spans, start = [], 0
     while n - start > MAX_TOKENS:
-        end = max([c for c in cuts if start < c <= start + MAX_TOKENS], default=start + MAX_TOKENS)
+        end = start + MAX_TOKENS if FIRST_WHOLE and not spans else \
+            max([c for c in cuts if start < c <= start + MAX_TOKENS], default=start + MAX_TOKENS)
         spans.append((start, end))
         back = [c for c in cuts if start < c <= end - OVERLAP]
         ahead = [c for c in cuts if end - OVERLAP < c < end]
         start = max(back) if back else min(ahead) if ahead else end
     if not spans:
         return [text]
-    return [text[offsets[s][0]:offsets[e - 1][1]] for s, e in [*spans, (start, n)]]
+    pieces = [text[offsets[s][0]:offsets[e - 1][1]] for s, e in [*spans, (start, n)]]
+    return [text, *pieces[1:]] if FIRST_WHOLE else pieces
 '''
 
 DENSE = '''
@@ -166,7 +169,7 @@ def snippet_text(name: str, settings: dict, ref: str) -> str:
                        document_prompt=repr(dense["prompts"]["document"]),
                        depth=(fusion or {}).get("depth", 100))
     if dense.get("chunking"):
-        text += WINDOWS.format(**dense["chunking"]) + DENSE_MAXP.format()
+        text += WINDOWS.format(**{"first_whole": False, **dense["chunking"]}) + DENSE_MAXP.format()
     else:
         text += DENSE.format()
     if hybrid:
