@@ -205,3 +205,26 @@ def test_killed_two_rank_ddp_run_resumes_to_the_same_model(tmp_path, tiny_model_
     assert "resuming from" in resumed.stderr
     np.testing.assert_allclose(_final_vectors(tmp_path / "ddp-killed"), _final_vectors(tmp_path / "ddp-straight"),
                                atol=1e-6, rtol=0)
+
+
+def test_the_last_step_writes_no_checkpoint_unless_it_is_needed():
+    """final/ follows the last step, so its checkpoint would be written twice; the best one and an interrupt's stay."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    from train.checkpoints import Interrupt, NoCheckpointAtTheEnd
+
+    interrupt = Interrupt()
+    skip = NoCheckpointAtTheEnd(interrupt)
+
+    def saves(step: int, best: bool = False, stopped: bool = False, hook: str = "on_epoch_end") -> bool:
+        interrupt.stopped = stopped
+        control = TrainerControl(should_save=True)
+        getattr(skip, hook)(SimpleNamespace(load_best_model_at_end=best), SimpleNamespace(global_step=step,
+                                                                                         max_steps=10), control)
+        return control.should_save
+
+    assert saves(5) and saves(5, hook="on_step_end")
+    assert not saves(10) and not saves(10, hook="on_step_end")
+    assert saves(10, best=True) and saves(10, stopped=True)

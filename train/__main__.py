@@ -44,6 +44,7 @@ from train.checkpoints import (
     CompletionMarker,
     DivergenceGuard,
     Interrupt,
+    NoCheckpointAtTheEnd,
     checkpoints_dir,
     resume_point,
     weights_finite,
@@ -89,7 +90,7 @@ def train(config, run_dir: Path, command: str) -> int:
     # Ctrl-C saves a checkpoint until training ends; train.report_to: TensorBoard dir, MLflow store and tags.
     with Interrupt() as interrupt, tracking_environment(config, run_dir, run_id):
         callbacks = [phases, CompletionMarker(run_id, config_hash(config), data_sha),
-                     DivergenceGuard(config.train.learning_rate), interrupt]
+                     DivergenceGuard(config.train.learning_rate), interrupt, NoCheckpointAtTheEnd(interrupt)]
         trainer, result = fit(config, model, prepared, callbacks, checkpoint, clock)
     if interrupt.stopped:
         if is_main_process():  # under DDP every rank stops; one says how to resume

@@ -129,6 +129,26 @@ class DivergenceGuard(TrainerCallback):
                         "warm-up (train.warmup_ratio); checkpoints from before the divergence are kept.")
 
 
+class NoCheckpointAtTheEnd(TrainerCallback):
+    """No resumable checkpoint at the last step: final/ is written next, so it would be written twice (about 2 s for
+    MiniLM with its optimizer state). Kept when the best checkpoint is loaded at the end (it may be the last one)
+    and when an interrupt asked for it."""
+
+    def __init__(self, interrupt: Interrupt):
+        self.interrupt = interrupt
+
+    def on_step_end(self, args, state, control, **kwargs):
+        return self._skip(args, state, control)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        return self._skip(args, state, control)
+
+    def _skip(self, args, state, control):
+        if state.global_step >= state.max_steps and not args.load_best_model_at_end and not self.interrupt.stopped:
+            control.should_save = False
+        return control
+
+
 class Interrupt(TrainerCallback):
     """Ctrl-C (SIGINT) or SIGTERM: finish the current step, save a checkpoint, stop; the caller says how to resume.
 
