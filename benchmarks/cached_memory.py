@@ -11,6 +11,12 @@ the steps after the first (the first step also allocates the optimizer state). T
 0.5x the memory above baseline of plain mnrl at 256.
 
     .venv/bin/python benchmarks/cached_memory.py [--steps 3] [--json out.json]
+
+With ``--run RUN_DIR`` (a run whose data/ ``python -m data`` wrote, e.g. scifact_recipe's mined tuples) the same
+comparison runs on that training split at ``--batch`` (default 64): cached_mnrl (mini-batch 32) against mnrl, the
+choice a recipe makes between memory and the extra no-grad forward pass GradCache costs.
+
+    .venv/bin/python benchmarks/cached_memory.py --run runs/scifact_recipe --batch 64 --steps 2
 """
 
 from __future__ import annotations
@@ -41,10 +47,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def child(loss: dict, batch: int, steps: int) -> dict:
+def training_rows(run: str | None):
+    """The quickstart pairs, or the train split of RUN_DIR/data (canonical columns only)."""
+    from datasets import Dataset
+
+    if run is None:
+        rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return Dataset.from_dict({"anchor": [r["jargon"] for r in rows], "positive": [r["plain"] for r in rows]})
+    from data.prepare import load_prepared
+    from train.trainer import trainer_dataset
+
+    return trainer_dataset(load_prepared(Path(run)).train)
+
+
+def child(loss: dict, batch: int, steps: int, run: str | None = None) -> dict:
     """Train ``steps`` steps in this process; returns its memory and speed figures."""
     sys.path.insert(0, str(REPO))
-    from datasets import Dataset
     from pydantic import TypeAdapter
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import TrainerCallback
@@ -54,8 +72,7 @@ def child(loss: dict, batch: int, steps: int) -> dict:
     from train.losses import LOSSES
 
     model, _ = load_model(ModelConfig())
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    dataset = Dataset.from_dict({"anchor": [r["jargon"] for r in rows], "positive": [r["plain"] for r in rows]})
+    dataset = training_rows(run)
     config = TypeAdapter(LossConfig).validate_python(loss)
     spec = LOSSES[config.name]
     baseline = peak_rss_mb()  # model + data + libraries, before any training
@@ -82,19 +99,19 @@ def child(loss: dict, batch: int, steps: int) -> dict:
             "pairs_per_s": (len(ends) - 1) * batch / (ends[-1] - ends[0]) if len(ends) > 1 else None}
 
 
-def measure(label: str, loss: dict, batch: int, steps: int) -> dict:
+def measure(label: str, loss: dict, batch: int, steps: int, run: str | None = None) -> dict:
     """One configuration in a fresh interpreter (its ru_maxrss is its own)."""
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps([loss, batch, steps])], cwd=REPO, env=ENV,
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps([loss, batch, steps, run])], cwd=REPO,
+                          env=ENV, check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["label"] = label
     result["above_baseline_mb"] = result["peak_mb"] - result["baseline_mb"]
     return result
 
 
-def table(results: list[dict]) -> str:
-    plain = next(r for r in results if r["label"] == "mnrl b256")
-    lines = ["| configuration | steps | peak RSS MB | above baseline MB | vs mnrl b256 (above / total) | pairs/s |",
+def table(results: list[dict], reference: str = "mnrl b256") -> str:
+    plain = next(r for r in results if r["label"] == reference)
+    lines = [f"| configuration | steps | peak RSS MB | above baseline MB | vs {reference} (above / total) | rows/s |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in results:
         ratio = f"{r['above_baseline_mb'] / plain['above_baseline_mb']:.2f} / {r['peak_mb'] / plain['peak_mb']:.2f}"
@@ -107,17 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="optimiser steps at batch 256 (batch 32 gets 8x more)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--run", help="train on RUN_DIR/data's train split (as python -m data wrote it)")
+    parser.add_argument("--batch", type=int, default=64, help="batch size with --run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
         return 0
     results, load_before = [], os.getloadavg()
-    for label, loss, batch in CONFIGS:
-        steps = args.steps * 256 // batch  # same number of pairs for every configuration
-        results.append(measure(label, loss, batch, steps))
+    configs = CONFIGS if args.run is None else (
+        (f"cached_mnrl b{args.batch} mb32", {"name": "cached_mnrl", "mini_batch_size": 32}, args.batch),
+        (f"mnrl b{args.batch}", {"name": "mnrl"}, args.batch))
+    for label, loss, batch in configs:
+        steps = args.steps if args.run else args.steps * 256 // batch  # same number of rows for every configuration
+        results.append(measure(label, loss, batch, steps, args.run))
         print(f"{label}: {json.dumps(results[-1])}", flush=True)
-    print("\n" + table(results) + "\n")
+    print("\n" + table(results, "mnrl b256" if args.run is None else f"mnrl b{args.batch}") + "\n")
     summary = {"cpu_count": os.cpu_count(), "load_average_before_after": [load_before, os.getloadavg()],
                "results": results}
     print(json.dumps(summary, indent=1))
