@@ -92,6 +92,9 @@ DEBUG_VARIABLE = "EMBTUNE_DEBUG"
 CONTEXT: dict[str, Any] = {}
 
 
+PACKAGES = ("configs", "core", "data", "evaluate", "train")  # the pipeline's folders (tests/test_layout.py LAYERS)
+
+
 def run(main: Callable[[], int]) -> int:
     """Run an entry point. A user's mistake prints one clear message and exits 2; Ctrl-C exits 130; a failure of the
     machine (disk full, permissions, a read-only disk, too many open files), an undecodable file or any unexpected
@@ -99,7 +102,7 @@ def run(main: Callable[[], int]) -> int:
     or ``EMBTUNE_DEBUG=1``."""
     quiet_bars_in_logs()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for ours in ("configs", "data", "train", "evaluate"):  # our progress lines; libraries speak only to warn
+    for ours in PACKAGES:  # our progress lines; libraries speak only to warn
         logging.getLogger(ours).setLevel(logging.INFO)
     CONTEXT.clear()
     try:

@@ -50,7 +50,9 @@ def test_train_reads_what_data_prepared_and_mines_once(tmp_path, tiny_model_dir,
     from data.__main__ import main as data_main
     from train.__main__ import main as train_main
 
-    config = str(write_config(tmp_path, _raw(tmp_path, tiny_model_dir)))
+    raw = _raw(tmp_path, tiny_model_dir)
+    raw["train"]["save_steps"] = 1  # a checkpoint before the last step (the last step writes none: final/ follows)
+    config = str(write_config(tmp_path, raw))
     assert run(lambda: data_main([config])) == 0
     meta_before = (tmp_path / "run" / "data" / "meta.json").read_text()
     with caplog.at_level(logging.INFO):

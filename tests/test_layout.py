@@ -103,3 +103,10 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
     graph = {"data.a": {"train.x"}, "train.x": {"data.b"}, "data.b": {"data.a"}, "core.m": {"configs.c"}}
     assert upward_imports(graph) == ["data.a -> train.x"]
     assert import_cycles(graph) == ["data.a -> train.x -> data.b -> data.a"]
+
+
+def test_every_layer_logs_its_progress_lines():
+    """A package missing from configs.cli.PACKAGES would log nothing below a warning (its progress lines lost)."""
+    from configs.cli import PACKAGES
+
+    assert {layer.split(".")[0] for layer in LAYERS} == set(PACKAGES)
