@@ -4,7 +4,8 @@
 the evaluation encodes also depends on how the loaded model is set up and called: its ``max_seq_length`` (a config
 override), pooling and normalisation, its similarity, the prompts each role gets, the precision, the backend and
 the dtype its weights were loaded in. The
-embedding cache keys, and the report records, this fingerprint; run.json keeps the folder's (``final_fingerprint``).
+report records this fingerprint; the embedding store (``core.embed_cache``) keys on it computed without prompts, since
+each stored key carries its own prompt; run.json keeps the folder's (``final_fingerprint``).
 """
 
 from __future__ import annotations
