@@ -66,9 +66,9 @@ def cap_per_anchor(table: Table, limit: int, role: str) -> Table:
         return table
     extra = {q: dict(docs) for q, docs in table.extra_qrels.items()}
     if "positive_id" in rows.column_names and "anchor_id" in rows.column_names:
-        kept = set(keep)
+        kept, doc_ids = set(keep), rows["positive_id"]  # columns read once: a Dataset column read is a copy
         for i in (i for i in range(len(rows)) if i not in kept):
-            extra.setdefault(rows["anchor_id"][i], {})[rows["positive_id"][i]] = grades[i]
+            extra.setdefault(anchors[i], {})[doc_ids[i]] = grades[i]
     capped = sum(count > limit for count in Counter(anchors).values())
     log.info("%s: %d of %d rows kept, at most %d per query (%d queries had more; max_per_anchor)", role, len(keep),
              len(rows), limit, capped)
