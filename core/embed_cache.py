@@ -32,16 +32,20 @@ log = logging.getLogger(__name__)
 DIGEST = 16  # bytes of sha256 per key: 2^-128 collision odds
 
 
+def _key_bytes(key: Key) -> bytes:
+    mode, prompt, text = key
+    return f"{mode}\0{prompt}\0{text}".encode()
+
+
 def keys_hash(keys: list[Key]) -> str:
     digest = hashlib.sha256()
-    for mode, prompt, text in keys:
-        digest.update(f"{mode}\0{prompt}\0{text}".encode() + b"\0\0")
+    for key in keys:
+        digest.update(_key_bytes(key) + b"\0\0")
     return digest.hexdigest()
 
 
 def key_digest(key: Key) -> bytes:
-    mode, prompt, text = key
-    return hashlib.sha256(f"{mode}\0{prompt}\0{text}".encode()).digest()[:DIGEST]
+    return hashlib.sha256(_key_bytes(key)).digest()[:DIGEST]
 
 
 class VectorStore:
@@ -134,6 +138,8 @@ def cached_embed(model, texts: TextsByRole | Sequence[str], batch_size: int, fol
         if vectors is None:
             vectors = np.zeros((len(keys), fresh.shape[1]), dtype=np.float32)
         vectors[missing] = fresh
+    if vectors is None:  # no key at all: nothing to encode or store
+        vectors = np.zeros((0, 0), dtype=np.float32)
     result = Embeddings(keys, vectors, time.perf_counter() - start, cached=not missing, prompts=prompts,
                         similarity=similarity)
     result.fingerprint = encoder_fingerprint(folder_fingerprint, model, prompts, precision, backend) \

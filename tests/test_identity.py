@@ -129,3 +129,9 @@ def st_model(folder):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+
+
+def test_no_texts_is_an_empty_result_with_or_without_a_store(model, tmp_path):
+    for cache in (tmp_path, None):
+        empty = cached_embed(model, {"query": [], "document": []}, 8, "a" * 64, cache)
+        assert empty.vectors.shape[0] == 0 and empty([], "query").shape[0] == 0
