@@ -386,7 +386,8 @@ class EvaluateConfig(Strict):
         "~/.cache/embtune/embeddings",
         description="Cache of embeddings, one per text, keyed by the encoder (weights, settings) and the text: "
         "only texts not in it are encoded (the baseline reads what mining encoded; re-evaluating against the same "
-        "baseline encodes only the tuned model); empty disables it.",
+        "baseline encodes only the tuned model); empty disables it. A path under ~/.cache/ goes under "
+        "$XDG_CACHE_HOME when that is set.",
     )
     seed: int = Field(
         0, description="Seed of the bootstrap intervals and sign-flip tests, and of classification's "

@@ -48,11 +48,20 @@ def key_digest(key: Key) -> bytes:
     return hashlib.sha256(_key_bytes(key)).digest()[:DIGEST]
 
 
+def cache_root(root: Path | str) -> Path:
+    """``root`` as a folder: ``~`` expanded, and a path under ``~/.cache/`` moved to ``$XDG_CACHE_HOME`` when that is
+    set (the convention pip and huggingface_hub follow; the test suite points it at a temporary folder)."""
+    text, home_cache = str(root), "~/.cache/"
+    if text.startswith(home_cache) and os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / text.removeprefix(home_cache)
+    return Path(text).expanduser()
+
+
 class VectorStore:
     """One encoder's vectors in ``root/{fingerprint[:32]}``, looked up per key."""
 
     def __init__(self, root: Path | str, fingerprint: str):
-        self.folder = Path(root).expanduser() / fingerprint[:32]
+        self.folder = cache_root(root) / fingerprint[:32]
 
     def _index(self) -> dict[bytes, tuple[Path, int]]:
         index: dict[bytes, tuple[Path, int]] = {}

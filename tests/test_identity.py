@@ -135,3 +135,18 @@ def test_no_texts_is_an_empty_result_with_or_without_a_store(model, tmp_path):
     for cache in (tmp_path, None):
         empty = cached_embed(model, {"query": [], "document": []}, 8, "a" * 64, cache)
         assert empty.vectors.shape[0] == 0 and empty([], "query").shape[0] == 0
+
+
+def test_default_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
+    """evaluate.cache_dir's default (~/.cache/embtune/embeddings) goes under $XDG_CACHE_HOME when it is set; an
+    explicit folder stays where it is named."""
+    from configs.schema import EvaluateConfig
+    from core.embed_cache import VectorStore, cache_root
+
+    default = EvaluateConfig().cache_dir
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert VectorStore(default, "f" * 64).folder == tmp_path / "xdg" / "embtune" / "embeddings" / ("f" * 32)
+    assert cache_root(tmp_path / "mine") == tmp_path / "mine"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root(default) == tmp_path / "home" / ".cache" / "embtune" / "embeddings"
