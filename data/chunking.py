@@ -45,6 +45,7 @@ class Chunked:
     corpus: dict[str, str]  # window id -> text: every document of the training side as windows (mining candidates)
     siblings: dict[int, set[str]]  # row of the new table -> texts of its positive's other windows (never negatives)
     stats: dict = field(default_factory=dict)
+    doc_windows: dict[str, list[str]] = field(default_factory=dict)  # doc id -> its window texts, in text order
 
 
 def documents(train: Table) -> tuple[dict[str, str], list[str]]:
@@ -141,7 +142,8 @@ def chunk_pairs(config: RunConfig, train: Table, model) -> Chunked:
     log.info("%s: %s; %d of %d training pairs had a positive longer than the model reads, %d of them now train on "
              "a window past the first", KEY, windows.describe(len(corpus)), len(long_rows), len(row_docs),
              stats["moved_past_first_window"])
-    return Chunked(table, dict(windows.corpus), siblings, stats)
+    doc_windows = {doc: [windows.corpus[w] for w in ids] for doc, ids in by_doc.items()}
+    return Chunked(table, dict(windows.corpus), siblings, stats, doc_windows)
 
 
 def choose(config: RunConfig, model, anchors: list[str], candidates: list[list[str]]) -> list[int | None]:

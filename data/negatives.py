@@ -7,6 +7,11 @@ fewer than ``num_negatives`` negatives (an n-tuple needs equal columns). What we
 - candidates from the training side only (a BEIR source: its corpus; otherwise the train split's positives);
 - a guard against false negatives the library cannot see: a text that equals one of the anchor's positives (or
   the anchor) once whitespace and case are normalised is never mined for that anchor (``guard_plan``);
+- documents judged relevant to the anchor's query that are not training rows (a BEIR source capped by
+  ``max_per_anchor``) are never its negatives either (``judged_positives``). The library can mask only the positives
+  it is given as rows, and it measures the margin against the lowest of them, so these are left out after it ranks:
+  it returns every survivor in range_max (labeled-list), and range_min and the sampling are applied to the rest
+  (``select_negatives``), which is what masking them would give;
 - the miner's identity (``model_fingerprint``) and counts a person can check (``data.mining_report``).
 """
 
@@ -18,7 +23,7 @@ import random
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +58,9 @@ class GuardPlan:
     masked: set[tuple[str, str]]  # the added (anchor, spelling) rows: masked as positives, never written
     guard: dict[str, set[str]]  # normalised anchor -> normalised texts it must never get as a negative
     candidates_given: int
+    # normalised anchor -> normalised texts of documents judged relevant to its query that are not rows: left out
+    # after the library ranks (they must not lower the margin's reference score as positive rows would)
+    judged: dict[str, set[str]] = field(default_factory=dict)
 
 
 def guard_plan(rows: Dataset, candidates: list[str], siblings: dict[int, set[str]] | None = None) -> GuardPlan:
@@ -88,6 +96,54 @@ def guard_plan(rows: Dataset, candidates: list[str], siblings: dict[int, set[str
     dataset = Dataset.from_dict({"anchor": anchors + [a for a, _ in extra],
                                  "positive": positives + [t for _, t in extra]})
     return GuardPlan(dataset, corpus, masked, dict(guard), len(candidates))
+
+
+def judged_positives(train: Table, doc_texts: dict[str, list[str]] | None = None) -> dict[str, set[str]]:
+    """Normalised anchor -> normalised texts of the documents judged relevant (grade > 0) to its query that are not
+    among its training rows: a BEIR source's judgements kept beside the rows (``Table.extra_qrels``, e.g. dropped by
+    ``max_per_anchor``). As the candidates hold them: whole, or with ``doc_texts`` (doc id -> its window texts,
+    data.chunking) as their windows. Empty for sources without query ids."""
+    if not train.extra_qrels or not train.corpus or "anchor_id" not in train.rows.column_names:
+        return {}
+    texts: dict[str, set[str]] = {}  # doc id -> normalised texts, each document normalised once
+
+    def of(doc: str) -> set[str]:
+        if doc not in texts:
+            texts[doc] = {normalise(t) for t in (doc_texts or {}).get(doc, [train.corpus[doc]])}
+        return texts[doc]
+
+    judged: dict[str, set[str]] = defaultdict(set)
+    for anchor, query in zip(train.rows["anchor"], train.rows["anchor_id"]):
+        for doc, grade in train.extra_qrels.get(str(query), {}).items():
+            if grade > 0 and doc in train.corpus:
+                judged[normalise(anchor)] |= of(doc)
+    return dict(judged)
+
+
+def select_negatives(listed: Dataset, plan: GuardPlan, settings: HardNegativesConfig) -> tuple[Dataset, int]:
+    """The library's n-tuples from its labeled-list output (every survivor of the margins in range_max, hardest
+    first), with the anchor's judged positives left out before range_min and the sampling are applied, as the library
+    applies them. A pair left with fewer than ``num_negatives`` is dropped, as the library drops it. Returns the
+    n-tuples (with ``scores``: positive first) and how many judged positives were left out."""
+    n = settings.num_negatives
+    columns: dict[str, list] = {"anchor": [], "positive": [], **{f"negative_{i}": [] for i in range(1, n + 1)},
+                                "scores": []}
+    left_out = 0
+    for anchor, texts, scores in zip(listed["anchor"], listed["positive"], listed["scores"]):
+        judged = plan.judged.get(normalise(anchor), set())
+        options = [(text, score) for text, score in zip(texts[1:], scores[1:]) if normalise(text) not in judged]
+        left_out += len(texts) - 1 - len(options)
+        options = options[settings.range_min:]
+        if len(options) < n:
+            continue
+        chosen = options[:n] if settings.sampling == "top" else sorted(
+            random.sample(options, k=n), key=lambda option: -option[1])
+        columns["anchor"].append(anchor)
+        columns["positive"].append(texts[0])
+        for i, (text, _) in enumerate(chosen, start=1):
+            columns[f"negative_{i}"].append(text)
+        columns["scores"].append([scores[0], *(score for _, score in chosen)])
+    return Dataset.from_dict(columns), left_out
 
 
 def check_settings(settings: HardNegativesConfig, train: Table) -> None:
@@ -150,19 +206,28 @@ def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, 
     (``core.embed.resolve_precision`` of ``evaluate.precision``)."""
     from sentence_transformers.util import mine_hard_negatives
 
+    window = {"range_min": settings.range_min, "range_max": settings.range_max,
+              "num_negatives": settings.num_negatives, "sampling_strategy": settings.sampling,
+              "output_format": "n-tuple"}
+    if plan.judged:  # every survivor in range_max, so that the judged positives are left out first (module doc)
+        # (range_max empty: the library's own default window with margins, range_min + 10 x num_negatives)
+        widest = settings.range_max or settings.range_min + 10 * settings.num_negatives
+        window = {"range_min": 0, "range_max": widest, "num_negatives": widest, "sampling_strategy": "top",
+                  "output_format": "labeled-list"}
     with tempfile.TemporaryDirectory() as cache, _seeded(seed), precision_context(model, precision):
         try:
             mined = mine_hard_negatives(
                 plan.dataset, model, anchor_column_name="anchor", positive_column_name="positive",
-                corpus=plan.corpus, range_min=settings.range_min, range_max=settings.range_max,
-                max_score=settings.max_score, absolute_margin=settings.absolute_margin,
-                relative_margin=settings.relative_margin, num_negatives=settings.num_negatives,
-                sampling_strategy=settings.sampling, output_format="n-tuple", output_scores=True,
-                batch_size=settings.batch_size, verbose=False, cache_folder=cache)
+                corpus=plan.corpus, max_score=settings.max_score, absolute_margin=settings.absolute_margin,
+                relative_margin=settings.relative_margin, output_scores=True, batch_size=settings.batch_size,
+                verbose=False, cache_folder=cache, **window)
         except ValueError as err:  # the library's own checks of the window (range_min, range_max, num_negatives)
             raise UserError(f"{KEY}: {err}") from None
         embeddings = [np.load(next(Path(cache).glob(f"{name}_embeddings_*.npy"))) for name in ("query", "corpus")]
-    return mined, embeddings[0], embeddings[1]
+        left_out = 0
+        if plan.judged:
+            mined, left_out = select_negatives(mined, plan, settings)
+    return mined, embeddings[0], embeddings[1], left_out
 
 
 def assemble(mined: Dataset, plan: GuardPlan, train: Table) -> tuple[Dataset, int]:
@@ -180,7 +245,8 @@ def assemble(mined: Dataset, plan: GuardPlan, train: Table) -> tuple[Dataset, in
         pair = (row["anchor"], row["positive"])
         if pair in plan.masked:
             continue
-        if any(normalise(row[c]) in plan.guard[normalise(row["anchor"])] for c in negatives):
+        never = plan.guard[normalise(row["anchor"])] | plan.judged.get(normalise(row["anchor"]), set())
+        if any(normalise(row[c]) in never for c in negatives):
             violations += 1
             continue
         for column in mined.column_names:
@@ -206,6 +272,7 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
     check_settings(settings, train)
     candidates, source = candidate_texts(train, chunked.corpus if chunked else None)
     plan = guard_plan(train.rows, candidates, chunked.siblings if chunked else None)
+    plan.judged = judged_positives(train, chunked.doc_windows if chunked else None)
     start = time.perf_counter()
     with bars_on_terminal_only():
         model, miner = load_miner(config)
@@ -213,11 +280,13 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
         log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
                  len(train.rows), len(plan.corpus), miner["name"], precision, settings.batch_size)
         encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision)
-        mined, queries, corpus = run_miner(plan, encoder, settings, config.seed, precision)
+        mined, queries, corpus, left_out = run_miner(plan, encoder, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start
     report = {**summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
                         held_out, seconds), "precision": precision}
+    if plan.judged:
+        report["guards"]["judged_positives_left_out"] = left_out
     log.info("hard negatives: %d of %d pairs kept with %d negatives each in %.0f s (%d dropped with fewer left: "
              "a larger range_max keeps more)", len(rows), len(train.rows), settings.num_negatives, seconds,
              report["rows"]["dropped_too_few_negatives"])

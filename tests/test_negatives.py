@@ -212,3 +212,39 @@ def test_the_base_model_mines_when_no_miner_is_named(tmp_path, tiny_model_dir):
     prepared = prepare(validate(mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path))))
     assert prepared.mining["model"] == {"name": str(tiny_model_dir), "fingerprint": model_fingerprint(tiny_model_dir)}
     assert prepared.train.kind == "tuples" and len(prepared.train.rows) > 0
+
+
+JUDGED_CORPUS = {  # bag-of-words cosine with the query 'disk full server'
+    "pos": "disk full server backup",  # 0.866, grade 2: the row max_per_anchor keeps
+    "judged_close": "disk server",  # 0.816, grade 1: judged relevant, below the margin, the hardest candidate
+    "judged_far": "printer paper jam",  # 0.0, grade 1: judged relevant
+    "close": "disk full server backup job",  # 0.775
+    "half": "disk full cpu",  # 0.667
+    "far1": "vpn connection lost", "far2": "email queue backlog",  # 0.0
+}
+
+
+@pytest.mark.parametrize("sampling", ["top", "random"])
+def test_documents_judged_for_the_query_are_never_its_negatives(tmp_path, tiny_model_dir, bow_miner, sampling):
+    """A BEIR query capped by max_per_anchor keeps its other judged documents as qrels; mining must not hand them
+    back as negatives, and must measure the margin against the kept positive alone (as rows of the library they
+    would set its reference score: 'printer paper jam' scores 0, and every candidate above 0 would be dropped)."""
+    folder = beir_folder(tmp_path, JUDGED_CORPUS, {"q1": "disk full server"},
+                         [("q1", "pos"), ("q1", "judged_close"), ("q1", "judged_far")])
+    qrels = folder / "qrels" / "train.tsv"
+    qrels.write_text(qrels.read_text().replace("q1\tpos\t1", "q1\tpos\t2"), encoding="utf-8")
+    raw = mining_config(tmp_path, tiny_model_dir, folder, model=str(bow_miner), relative_margin=0.05,
+                        num_negatives=2, sampling=sampling, range_max=4)
+    raw["data"]["train"]["max_per_anchor"] = 1
+    prepared = prepare(validate(raw))
+    rows = prepared.train.rows
+    assert len(rows) == 1 and rows[0]["positive"] == JUDGED_CORPUS["pos"]
+    negatives = {rows[0]["negative_1"], rows[0]["negative_2"]}
+    assert not negatives & {JUDGED_CORPUS["judged_close"], JUDGED_CORPUS["judged_far"]}
+    if sampling == "top":  # the two hardest candidates that are neither judged nor within the margin
+        assert [rows[0]["negative_1"], rows[0]["negative_2"]] == [JUDGED_CORPUS["close"], JUDGED_CORPUS["half"]]
+    else:  # a sample of the survivors in range_max (4: judged_close, close, half and a 0-scored one) minus judged
+        scores = prepared.mining["examples"][0]["scores"]
+        assert len(negatives) == 2 and scores[1] >= scores[2]
+    guards = prepared.mining["guards"]
+    assert guards["judged_positives_left_out"] >= 1 and guards["rows_failing_final_check"] == 0
