@@ -27,7 +27,8 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import RunConfig
-from core.embed import embed, resolve_precision
+from core.embed import resolve_precision
+from core.embed_cache import cached_embed
 from core.prompts import resolve_prompts
 from core.windows import Windows, resolve_max_tokens, split_documents, token_limit
 from data.table import Table
@@ -75,13 +76,17 @@ def windows_of(windows: Windows) -> dict[str, list[str]]:
     return dict(found)
 
 
-def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: list[list[str]]) -> list[int]:
-    """Per anchor, the index of its candidate window the model scores highest (cosine, the model's prompts)."""
+def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: list[list[str]],
+                      fingerprint: str = "") -> list[int]:
+    """Per anchor, the index of its candidate window the model scores highest (cosine, the model's prompts).
+
+    With the base model's ``fingerprint`` the vectors go through the embedding store (``evaluate.cache_dir``): the
+    windows encoded here are the ones mining then ranks, and neither encodes them twice."""
     texts = {"query": list(dict.fromkeys(anchors)), "document": list(dict.fromkeys(t for c in candidates for t in c))}
     prompts = resolve_prompts(model, texts, config.train.prompts)
     precision = resolve_precision(config.evaluate.precision, model)
-    emb = embed(model, texts, config.data.hard_negatives.batch_size if config.data.hard_negatives else 64,
-                precision=precision, prompts=prompts)
+    emb = cached_embed(model, texts, config.data.hard_negatives.batch_size if config.data.hard_negatives else 64,
+                       fingerprint, config.evaluate.cache_dir, precision, prompts)
     picks = []
     for anchor, windows in zip(anchors, candidates):
         scores = emb.scores(emb([anchor], "query"), emb(windows, "document"))[0]  # (n_windows,)
@@ -116,13 +121,14 @@ def english_stemmer():
     return Stemmer.Stemmer("english").stemWords
 
 
-def chunk_pairs(config: RunConfig, train: Table, model) -> Chunked:
+def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -> Chunked:
     """The train split with every long positive replaced by its chosen window(s) (see the module docstring).
 
     Args:
         config: the run config; ``config.data.chunking`` holds the settings.
         train: the train split, kind ``pairs`` (anchor, positive).
         model: the base model (its tokenizer cuts the windows; ``similarity`` scores with it).
+        fingerprint: the base model's folder fingerprint: ``similarity`` then reads and fills the embedding store.
     """
     if train.kind != "pairs":
         raise UserError(f"{KEY}: chunk-aware training needs (anchor, positive) pairs, but data.train ({train.origin}) "
@@ -133,7 +139,7 @@ def chunk_pairs(config: RunConfig, train: Table, model) -> Chunked:
     long_rows = [i for i, doc in enumerate(row_docs) if len(by_doc[doc]) > 1]
     anchors = [train.rows["anchor"][i] for i in long_rows]
     candidates = [[windows.corpus[w] for w in by_doc[row_docs[i]]] for i in long_rows]
-    picks = choose(config, model, anchors, candidates)
+    picks = choose(config, model, anchors, candidates, fingerprint)
     rows, positives, docs = expand(train.rows, row_docs, dict(zip(long_rows, picks)), windows, by_doc)
     siblings = {n: {windows.corpus[w] for w in by_doc[doc]} - {positives[n]}
                 for n, doc in enumerate(docs) if len(by_doc[doc]) > 1}
@@ -146,12 +152,13 @@ def chunk_pairs(config: RunConfig, train: Table, model) -> Chunked:
     return Chunked(table, dict(windows.corpus), siblings, stats, doc_windows)
 
 
-def choose(config: RunConfig, model, anchors: list[str], candidates: list[list[str]]) -> list[int | None]:
+def choose(config: RunConfig, model, anchors: list[str], candidates: list[list[str]], fingerprint: str = ""
+           ) -> list[int | None]:
     """Per long pair, the index of the window it keeps; None for ``all`` (every window is kept)."""
     how = config.data.chunking.positive
     if how == "all" or not anchors:
         return [None] * len(anchors)
-    return similarity_choice(config, model, anchors, candidates) if how == "similarity" else \
+    return similarity_choice(config, model, anchors, candidates, fingerprint) if how == "similarity" else \
         bm25_choice(anchors, candidates)
 
 

@@ -57,7 +57,10 @@ def prepare(config: RunConfig) -> Prepared:
     if dev is None and data.dev_fraction > 0:
         train, dev = split_table(train, data.dev_fraction, config.seed + 1, " (dev split)")
     # after splitting: only the train split is chunked and mined, never dev or test
-    chunked = chunk_pairs(config, train, load_model(config.model)[0]) if data.chunking is not None else None
+    chunked = None
+    if data.chunking is not None:
+        base, resolved = load_model(config.model)
+        chunked = chunk_pairs(config, train, base, resolved.fingerprint)
     if chunked is not None:
         train = chunked.table
     stats = chunked.stats if chunked else {}

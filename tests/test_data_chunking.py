@@ -130,3 +130,33 @@ def test_the_guard_masks_every_sibling_window_for_its_anchor_only():
     plan = guard_plan(rows, candidates, {0: {"doc one window a", "doc one window c"}, 1: {"doc two window b"}})
     assert {("q1", "doc one window a"), ("q1", "doc one window c"), ("q2", "doc two window b")} <= plan.masked
     assert ("q2", "doc one window a") not in plan.masked and ("q1", "doc two window b") not in plan.masked
+
+
+def test_similarity_choice_and_mining_encode_each_window_once(tmp_path, tiny_model_dir, monkeypatch):
+    """data.chunking's similarity choice and hard-negative mining use the same base model on the same windows: the
+    embedding store (evaluate.cache_dir) makes the second read the first's vectors instead of encoding again."""
+    import core.embed
+    from configs.load import validate
+    from conftest import write_csv
+    from data.prepare import prepare
+
+    encoded: list[str] = []
+    real = core.embed.encode_keys  # every encode of core.embed (cached or not) goes through it
+
+    def counting(model, keys, *args, **kwargs):
+        encoded.extend(text for _, _, text in keys)
+        return real(model, keys, *args, **kwargs)
+
+    monkeypatch.setattr(core.embed, "encode_keys", counting)
+    answers = ["printer paper jam", "vpn wifi dns", "disk quota full", "login password reset", "cpu high load",
+               "backup restore job"]
+    rows = [(answer, long_document(answer, 25 + 5 * (i % 3))) for i, answer in enumerate(answers)]
+    path = write_csv(tmp_path / "pairs.csv", ["anchor", "positive"], rows)
+    data = {"train": {"path": str(path)}, "test_fraction": 0.3, "dev_fraction": 0.0,
+            "chunking": {"positive": "similarity", "max_tokens": 20, "overlap": 0},
+            "hard_negatives": {"num_negatives": 2, "range_min": 0, "range_max": 10, "relative_margin": None}}
+    raw = tiny_config(tmp_path, tiny_model_dir, data, {"name": "mnrl"})
+    raw["evaluate"]["cache_dir"] = str(tmp_path / "cache")
+    prepared = prepare(validate(raw))
+    assert len(prepared.train.rows) > 0 and encoded
+    assert len(encoded) == len(set(encoded)), "a text was encoded twice by the base model in one preparation"
