@@ -14,6 +14,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from configs.errors import UserError
 from configs.schema import EvaluateConfig
 from core.embed import embed
+from core.embed_cache import cached_embed
 from core.prompts import resolve_prompts
 from data.table import KINDS, Table
 from evaluate.tasks.classification import CLASSIFICATION
@@ -60,17 +61,21 @@ class TaskEvaluator(BaseEvaluator):
 
     def __init__(self, task: str, table: Table, name: str, batch_size: int, full_corpus: bool = False,
                  prompts: dict[str, str] | None = None, seed: int = 0, settings: EvaluateConfig | None = None,
-                 decide_on: Table | None = None, precision: str = "fp32"):
+                 decide_on: Table | None = None, precision: str = "fp32", base_store: tuple | None = None):
         """``prompts``: ``train.prompts`` (column -> prompt), so dev scores use the prompts the final report uses;
         ``seed``: ``evaluate.seed`` (classification folds, k-means); ``settings``: the run's ``evaluate`` section,
         so the task prepares the table as the final evaluation does (retrieval: ``evaluate.chunking``, decided on
         ``decide_on``'s documents, default the table's own); None: the table as it is. ``precision``: what the
-        final evaluation encodes with on this hardware (``core.embed.resolve_precision``), so dev scores match it."""
+        final evaluation encodes with on this hardware (``core.embed.resolve_precision``), so dev scores match it.
+        ``base_store``: (the base model's folder fingerprint, ``evaluate.cache_dir``): the evaluation at step 0, before
+        any optimiser step (the base model's dev score), reads and fills the embedding store that mining filled and
+        the final evaluation's baseline reads; later steps' weights are new and are encoded as they are."""
         super().__init__()
         self.spec, self.task, self.table, self.name = check_task(task, table), task, table, name
         self.batch_size, self.train_prompts, self.precision = batch_size, dict(prompts or {}), precision
         self.options = {"full_corpus": full_corpus, "ignore_identical_ids": False, "seed": seed}
         self.settings, self.decide_on, self.prepared = settings, decide_on, settings is None
+        self.base_store = base_store
         self.primary_metric = self.spec.main
 
     def prepare(self, model) -> None:
@@ -83,7 +88,10 @@ class TaskEvaluator(BaseEvaluator):
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         self.prepare(model)
         texts = call_with_options(self.spec.texts, self.table, options=self.options)
-        embeddings = embed(model, texts, self.batch_size, precision=self.precision,
-                           prompts=resolve_prompts(model, texts, self.train_prompts))
+        prompts = resolve_prompts(model, texts, self.train_prompts)
+        if self.base_store and steps == 0:  # the trainer's first evaluation: still the base model's weights
+            embeddings = cached_embed(model, texts, self.batch_size, *self.base_store, self.precision, prompts)
+        else:
+            embeddings = embed(model, texts, self.batch_size, precision=self.precision, prompts=prompts)
         metrics = call_with_options(self.spec.run, self.table, embeddings, options=self.options).metrics
         return self.prefix_name_to_metrics(metrics, self.name)

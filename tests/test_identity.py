@@ -150,3 +150,33 @@ def test_default_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_root(default) == tmp_path / "home" / ".cache" / "embtune" / "embeddings"
+
+
+def test_the_dev_score_at_step_0_uses_the_store_and_later_steps_encode(model, tmp_path, monkeypatch):
+    """The trainer's first dev evaluation (step 0) is the base model's: it reads the vectors mining and the baseline
+    stored, and fills what they lack; at later steps the weights have moved and every text is encoded."""
+    import core.embed
+    from datasets import Dataset
+
+    from configs.schema import AdapterConfig, RunConfig
+    from data.table import Table
+    from evaluate.evaluators import TaskEvaluator
+    from train.trainer import base_store
+
+    encoded = []
+    real = core.embed.encode_keys
+    monkeypatch.setattr(core.embed, "encode_keys", lambda m, keys, *a: encoded.append(len(keys)) or real(m, keys, *a))
+    dev = Table(rows=Dataset.from_dict({"anchor": ["disk full", "printer jam", "vpn down"],
+                                        "positive": ["the disk is full", "paper jam in printer", "vpn lost"]}),
+                kind="pairs", origin="dev.csv")
+    evaluator = TaskEvaluator("retrieval", dev, "dev", 8, base_store=("a" * 64, str(tmp_path)))
+    first = evaluator(model, steps=0)
+    assert encoded == [6]
+    assert evaluator(model, steps=0) == first and encoded == [6]  # all six texts read from the store
+    evaluator(model, steps=4)
+    assert encoded == [6, 6]  # trained weights: encoded, never read from the base model's store
+    config = RunConfig.model_validate({"model": {"name": "x"}, "data": {"train": {"path": "t.csv"}},
+                                       "loss": {"name": "mnrl"}, "evaluate": {"cache_dir": str(tmp_path)}})
+    assert base_store(config, "f" * 64) == ("f" * 64, str(tmp_path)) and base_store(config, "") is None
+    lora = config.model_copy(update={"model": config.model.model_copy(update={"adapter": AdapterConfig()})})
+    assert base_store(lora, "f" * 64) is None

@@ -91,7 +91,7 @@ def train(config, run_dir: Path, command: str) -> int:
     with Interrupt() as interrupt, tracking_environment(config, run_dir, run_id):
         callbacks = [phases, CompletionMarker(run_id, config_hash(config), data_sha),
                      DivergenceGuard(config.train.learning_rate), interrupt, NoCheckpointAtTheEnd(interrupt)]
-        trainer, result = fit(config, model, prepared, callbacks, checkpoint, clock)
+        trainer, result = fit(config, model, prepared, callbacks, checkpoint, clock, resolved.fingerprint)
     if interrupt.stopped:
         if is_main_process():  # under DDP every rank stops; one says how to resume
             print(f"Interrupted: checkpoint saved in {checkpoints_dir(config)}. Resume with:\n  {command}",
@@ -164,11 +164,12 @@ def record_data(config, run_dir: Path, prepared, read: tuple, marker: dict | Non
     return stats, data_sha
 
 
-def fit(config, model, prepared, callbacks: list, checkpoint: Path | None, clock: PhaseClock):
+def fit(config, model, prepared, callbacks: list, checkpoint: Path | None, clock: PhaseClock,
+        base_fingerprint: str = ""):
     """(trainer, TrainOutput): the trainer built (phase 'setup') and run from ``checkpoint`` or the start
-    (phase 'train')."""
+    (phase 'train'). ``base_fingerprint``: the base folder's, so the step-0 dev evaluation uses the embedding store."""
     with clock.phase("setup"):
-        trainer = build_trainer(config, model, prepared.train, prepared.dev, callbacks)
+        trainer = build_trainer(config, model, prepared.train, prepared.dev, callbacks, base_fingerprint)
     if is_main_process():
         log.info(plan(config, trainer, len(prepared.train.rows), parameter_counts(model)))
     with clock.phase("train"):

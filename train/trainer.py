@@ -169,9 +169,20 @@ def check_model_limits(config: RunConfig, model) -> None:
                         f"its position embeddings cover {limit} tokens. Set model.max_seq_length={limit} or less.")
 
 
+def base_store(config: RunConfig, base_fingerprint: str) -> tuple[str, str] | None:
+    """(fingerprint, cache folder) for the step-0 dev evaluation, or None: no cache, no fingerprint, or a LoRA
+    adapter (the model is wrapped, so its vectors are not keyed as the plain base model's)."""
+    if not base_fingerprint or not config.evaluate.cache_dir or config.model.adapter is not None:
+        return None
+    return base_fingerprint, config.evaluate.cache_dir
+
+
 def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
-                  callbacks: list | tuple = ()) -> SentenceTransformerTrainer:
-    """Trainer with the configured loss and, when there is a dev split, the matching evaluator."""
+                  callbacks: list | tuple = (), base_fingerprint: str = "") -> SentenceTransformerTrainer:
+    """Trainer with the configured loss and, when there is a dev split, the matching evaluator.
+
+    ``base_fingerprint``: the base model folder's fingerprint (full fine-tuning): the dev evaluation at step 0 reads
+    and fills the embedding store (``evaluate.cache_dir``) instead of encoding the base model's texts again."""
     check_prompts(config, train)
     check_model_limits(config, model)
     spec = check_fit(config.loss.name, train.kind, f"data.train ({train.origin})")
@@ -182,7 +193,7 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
         evaluator = TaskEvaluator(DEFAULT_TASK[dev.kind], dev, "dev", config.evaluate.batch_size, full_corpus=False,
                                   prompts=dict(config.train.prompts), seed=config.evaluate.seed,
                                   precision=resolve_precision(config.evaluate.precision, model),
-                                  settings=config.evaluate)
+                                  settings=config.evaluate, base_store=base_store(config, base_fingerprint))
     args = training_arguments(config, dev)
     trainer_class = SentenceTransformerTrainer if config.model.adapter is None else AdapterTrainer
     trainer = trainer_class(
