@@ -18,8 +18,12 @@ def smoke_overrides(path: Path, tiny_model_dir: Path, run_dir: Path) -> list[str
     config = load_config(path)
     overrides = [f"model.name={tiny_model_dir}", f"run_dir={run_dir}", "train.max_steps=1", "train.batch_size=4"]
     for split in ("train", "dev", "test"):
-        if getattr(config.data, split) is not None:
-            overrides.append(f"data.{split}.limit={60 if split == 'train' else 20}")
+        source = getattr(config.data, split)
+        if source is not None:
+            # a source whose queries have dozens of judgements each (NFCorpus: the preset caps its train pairs per
+            # query) needs 20 times the rows for more than one query
+            many = config.data.train.max_per_anchor is not None
+            overrides.append(f"data.{split}.limit={(60 if split == 'train' else 20) * (20 if many else 1)}")
     if config.data.hard_negatives is not None:
         # The random tiny model scores every candidate alike, so the margin guard would drop them all: mine its top
         # candidates instead (the guards themselves are tested with known scores in test_negatives.py).
