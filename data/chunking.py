@@ -95,7 +95,9 @@ def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: 
 
 
 def bm25_choice(anchors: list[str], candidates: list[list[str]]) -> list[int]:
-    """Per anchor, the index of its candidate window with the highest BM25 score (IDF over every candidate window)."""
+    """Per anchor, the index of its candidate window with the highest BM25 score (IDF over every candidate window).
+    An anchor with no indexed term (only stopwords, or words no window uses) keeps its first window: no keyword
+    evidence moves it."""
     import bm25s
 
     stemmer = english_stemmer()
@@ -106,7 +108,11 @@ def bm25_choice(anchors: list[str], candidates: list[list[str]]) -> list[int]:
     picks = []
     for anchor, windows in zip(anchors, candidates):
         tokens = bm25s.tokenize([anchor], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)[0]
-        scores = retriever.get_scores(tokens)  # (n_texts,)
+        ids = retriever.get_tokens_ids([t for t in tokens if t])  # terms no window uses are dropped
+        if not ids:
+            picks.append(0)
+            continue
+        scores = retriever.get_scores_from_ids(ids)  # (n_texts,)
         picks.append(int(np.argmax([scores[position[w]] for w in windows])))
     return picks
 

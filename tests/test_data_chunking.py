@@ -160,3 +160,19 @@ def test_similarity_choice_and_mining_encode_each_window_once(tmp_path, tiny_mod
     prepared = prepare(validate(raw))
     assert len(prepared.train.rows) > 0 and encoded
     assert len(encoded) == len(set(encoded)), "a text was encoded twice by the base model in one preparation"
+
+
+def test_bm25_keeps_the_first_window_for_an_anchor_without_an_indexed_term(tmp_path, tiny_model_dir, model):
+    """An anchor of stopwords only, or of words no window uses, has no BM25 evidence: it keeps its first window
+    (NFCorpus has such queries; bm25s raised IndexError on the empty one)."""
+    rows = Dataset.from_dict({
+        "anchor": ["is it the", "zebra quokka", "printer paper jam"],
+        "positive": [long_document("printer paper jam", 30), long_document("vpn wifi dns", 45),
+                     long_document("printer paper jam", 35)],
+    })
+    chunked = chunk_pairs(config_for(tmp_path, tiny_model_dir, "bm25"), Table(rows=rows, kind="pairs", origin="p.csv"),
+                          model)
+    positives = chunked.table.rows["positive"]
+    assert positives[0] == rows["positive"][0][:len(positives[0])]  # the first window: a prefix of the document
+    assert positives[1] == rows["positive"][1][:len(positives[1])]
+    assert "printer paper jam" in positives[2]
