@@ -137,9 +137,10 @@ def mining_markdown(report: dict) -> list[str]:
     if "considered" in g:
         lines.append(f"- probable false negatives dropped, of {g['considered']} candidates scored in the anchors' "
                      "windows: " + "; ".join(f"{g[k]} {w}" for k, w in GUARD_WORDS.items() if g.get(k)))
-    if "judged_positives_left_out" in g:
-        lines.append(f"- documents judged relevant to the anchor's query but not training rows (max_per_anchor) "
-                     f"left out of its candidates: {g['judged_positives_left_out']}")
+    if "excluded_left_out" in g:
+        lines.append("- texts that answer the anchor but are not its positive (documents judged relevant to its query "
+                     "that are not training pairs; the other windows of its positive's document) left out of its "
+                     f"candidates after ranking: {g['excluded_left_out']}")
     lines += [f"- normalised duplicates of an anchor's positives (or of the anchor) masked: "
               f"{g['positive_duplicates_masked']}; rows failing the final duplicate check: "
               f"{g['rows_failing_final_check']}",

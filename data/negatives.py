@@ -7,11 +7,13 @@ fewer than ``num_negatives`` negatives (an n-tuple needs equal columns). What we
 - candidates from the training side only (a BEIR source: its corpus; otherwise the train split's positives);
 - a guard against false negatives the library cannot see: a text that equals one of the anchor's positives (or
   the anchor) once whitespace and case are normalised is never mined for that anchor (``guard_plan``);
-- documents judged relevant to the anchor's query that are not training rows (a BEIR source capped by
-  ``max_per_anchor``) are never its negatives either (``judged_positives``). The library can mask only the positives
-  it is given as rows, and it measures the margin against the lowest of them, so these are left out after it ranks:
-  it returns every survivor in range_max (labeled-list), and range_min and the sampling are applied to the rest
-  (``select_negatives``), which is what masking them would give;
+- texts that answer the anchor but are not its training positive are never its negatives either
+  (``excluded_texts``): documents judged relevant to its query that are not training rows (a BEIR source capped by
+  ``max_per_anchor``), and under data.chunking the other windows of its positive's document. The library can mask
+  only the positives it is given as rows, and it measures the margin against the lowest of them (a loosely judged
+  document, a document's weakest window), so these are left out after it ranks: it returns every survivor in
+  range_max (labeled-list), and range_min and the sampling are applied to the rest (``select_negatives``), which is
+  what masking them would give with the margin measured against the pair's own positive;
 - the miner's identity (``model_fingerprint``) and counts a person can check (``data.mining_report``).
 """
 
@@ -58,25 +60,22 @@ class GuardPlan:
     masked: set[tuple[str, str]]  # the added (anchor, spelling) rows: masked as positives, never written
     guard: dict[str, set[str]]  # normalised anchor -> normalised texts it must never get as a negative
     candidates_given: int
-    # normalised anchor -> normalised texts of documents judged relevant to its query that are not rows: left out
+    # normalised anchor -> normalised texts that answer it but are not its positive (``excluded_texts``): left out
     # after the library ranks (they must not lower the margin's reference score as positive rows would)
-    judged: dict[str, set[str]] = field(default_factory=dict)
+    excluded: dict[str, set[str]] = field(default_factory=dict)
 
 
-def guard_plan(rows: Dataset, candidates: list[str], siblings: dict[int, set[str]] | None = None) -> GuardPlan:
+def guard_plan(rows: Dataset, candidates: list[str]) -> GuardPlan:
     """Arrange pairs and candidates so that no anchor can be mined a normalised duplicate of its positives.
 
     The library masks, per distinct anchor, the exact texts of that anchor's positives. Normalised duplicates
     among the candidates are merged onto the positive's spelling, and the spellings that remain (positives of
     other anchors, the anchor's own text) are added as extra positive rows of that anchor, dropped after mining.
-    ``siblings`` (row -> texts, from data.chunking) adds the other windows of a row's positive document: text of the
-    very document that answers the anchor is never its negative.
     """
     anchors, positives = list(rows["anchor"]), list(rows["positive"])
     guard: dict[str, set[str]] = defaultdict(set)
-    for row, (anchor, positive) in enumerate(zip(anchors, positives)):
+    for anchor, positive in zip(anchors, positives):
         guard[normalise(anchor)].update({normalise(anchor), normalise(positive)})
-        guard[normalise(anchor)].update(normalise(text) for text in (siblings or {}).get(row, ()))
     spelling = {}
     for positive in positives:
         spelling.setdefault(normalise(positive), positive)
@@ -120,18 +119,30 @@ def judged_positives(train: Table, doc_texts: dict[str, list[str]] | None = None
     return dict(judged)
 
 
+def excluded_texts(train: Table, chunked: Chunked | None = None) -> dict[str, set[str]]:
+    """Normalised anchor -> normalised texts never to be its negatives that are not its positives: documents judged
+    relevant to its query that are not rows (``judged_positives``), and with data.chunking the other windows of each
+    of its positives' documents (``Chunked.siblings``)."""
+    excluded = judged_positives(train, chunked.doc_windows if chunked else None)
+    if chunked:
+        anchors = train.rows["anchor"]
+        for row, texts in chunked.siblings.items():
+            excluded.setdefault(normalise(anchors[row]), set()).update(normalise(text) for text in texts)
+    return excluded
+
+
 def select_negatives(listed: Dataset, plan: GuardPlan, settings: HardNegativesConfig) -> tuple[Dataset, int]:
     """The library's n-tuples from its labeled-list output (every survivor of the margins in range_max, hardest
-    first), with the anchor's judged positives left out before range_min and the sampling are applied, as the library
+    first), with the anchor's excluded texts left out before range_min and the sampling are applied, as the library
     applies them. A pair left with fewer than ``num_negatives`` is dropped, as the library drops it. Returns the
-    n-tuples (with ``scores``: positive first) and how many judged positives were left out."""
+    n-tuples (with ``scores``: positive first) and how many candidates were left out."""
     n = settings.num_negatives
     columns: dict[str, list] = {"anchor": [], "positive": [], **{f"negative_{i}": [] for i in range(1, n + 1)},
                                 "scores": []}
     left_out = 0
     for anchor, texts, scores in zip(listed["anchor"], listed["positive"], listed["scores"]):
-        judged = plan.judged.get(normalise(anchor), set())
-        options = [(text, score) for text, score in zip(texts[1:], scores[1:]) if normalise(text) not in judged]
+        excluded = plan.excluded.get(normalise(anchor), set())
+        options = [(text, score) for text, score in zip(texts[1:], scores[1:]) if normalise(text) not in excluded]
         left_out += len(texts) - 1 - len(options)
         options = options[settings.range_min:]
         if len(options) < n:
@@ -209,7 +220,7 @@ def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, 
     window = {"range_min": settings.range_min, "range_max": settings.range_max,
               "num_negatives": settings.num_negatives, "sampling_strategy": settings.sampling,
               "output_format": "n-tuple"}
-    if plan.judged:  # every survivor in range_max, so that the judged positives are left out first (module doc)
+    if plan.excluded:  # every survivor in range_max, so that the excluded texts are left out first (module doc)
         # (range_max empty: the library's own default window with margins, range_min + 10 x num_negatives)
         widest = settings.range_max or settings.range_min + 10 * settings.num_negatives
         window = {"range_min": 0, "range_max": widest, "num_negatives": widest, "sampling_strategy": "top",
@@ -225,7 +236,7 @@ def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, 
             raise UserError(f"{KEY}: {err}") from None
         embeddings = [np.load(next(Path(cache).glob(f"{name}_embeddings_*.npy"))) for name in ("query", "corpus")]
         left_out = 0
-        if plan.judged:
+        if plan.excluded:
             mined, left_out = select_negatives(mined, plan, settings)
     return mined, embeddings[0], embeddings[1], left_out
 
@@ -245,7 +256,7 @@ def assemble(mined: Dataset, plan: GuardPlan, train: Table) -> tuple[Dataset, in
         pair = (row["anchor"], row["positive"])
         if pair in plan.masked:
             continue
-        never = plan.guard[normalise(row["anchor"])] | plan.judged.get(normalise(row["anchor"]), set())
+        never = plan.guard[normalise(row["anchor"])] | plan.excluded.get(normalise(row["anchor"]), set())
         if any(normalise(row[c]) in never for c in negatives):
             violations += 1
             continue
@@ -264,15 +275,15 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
         config: the run config; ``config.data.hard_negatives`` holds the settings.
         train: the train split, kind ``pairs`` (dev and test are never mined and never candidates).
         held_out: dev/test tables, only to count mined negatives that are also their positives (stats).
-        chunked: what data.chunking made of ``train`` (its windows are the candidates, its siblings guarded).
+        chunked: what data.chunking made of ``train`` (its windows are the candidates, its siblings excluded).
     """
     from data.mining_report import summary
 
     settings = config.data.hard_negatives
     check_settings(settings, train)
     candidates, source = candidate_texts(train, chunked.corpus if chunked else None)
-    plan = guard_plan(train.rows, candidates, chunked.siblings if chunked else None)
-    plan.judged = judged_positives(train, chunked.doc_windows if chunked else None)
+    plan = guard_plan(train.rows, candidates)
+    plan.excluded = excluded_texts(train, chunked)
     start = time.perf_counter()
     with bars_on_terminal_only():
         model, miner = load_miner(config)
@@ -285,8 +296,8 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
     seconds = time.perf_counter() - start
     report = {**summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
                         held_out, seconds), "precision": precision}
-    if plan.judged:
-        report["guards"]["judged_positives_left_out"] = left_out
+    if plan.excluded:
+        report["guards"]["excluded_left_out"] = left_out
     log.info("hard negatives: %d of %d pairs kept with %d negatives each in %.0f s (%d dropped with fewer left: "
              "a larger range_max keeps more)", len(rows), len(train.rows), settings.num_negatives, seconds,
              report["rows"]["dropped_too_few_negatives"])

@@ -247,4 +247,4 @@ def test_documents_judged_for_the_query_are_never_its_negatives(tmp_path, tiny_m
         scores = prepared.mining["examples"][0]["scores"]
         assert len(negatives) == 2 and scores[1] >= scores[2]
     guards = prepared.mining["guards"]
-    assert guards["judged_positives_left_out"] >= 1 and guards["rows_failing_final_check"] == 0
+    assert guards["excluded_left_out"] >= 1 and guards["rows_failing_final_check"] == 0
