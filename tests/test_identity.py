@@ -155,9 +155,9 @@ def test_default_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
 def test_the_dev_score_at_step_0_uses_the_store_and_later_steps_encode(model, tmp_path, monkeypatch):
     """The trainer's first dev evaluation (step 0) is the base model's: it reads the vectors mining and the baseline
     stored, and fills what they lack; at later steps the weights have moved and every text is encoded."""
-    import core.embed
     from datasets import Dataset
 
+    import core.embed
     from configs.schema import AdapterConfig, RunConfig
     from data.table import Table
     from evaluate.evaluators import TaskEvaluator
