@@ -47,7 +47,8 @@ class ModelConfig(Strict):
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of a Hub model.")
     max_seq_length: int | None = Field(
-        None, ge=8, description="Truncate inputs to this many tokens; empty keeps the model's own setting."
+        None, ge=8, description="Truncate inputs to this many tokens, at most what the model's position embeddings "
+        "take (512 for MiniLM and BERT); empty keeps the model's own setting (256 for all-MiniLM-L6-v2)."
     )
     trust_remote_code: bool = Field(
         False, description="Run the model repository's own Python code (custom architectures). Only for models you "

@@ -18,6 +18,7 @@ from configs.schema import ModelConfig
 from core.adapters import ADAPTER_WEIGHTS, adapter_base, attach_adapter, check_adapter_fits, is_adapter_folder
 from core.model_checks import (
     check_only_model_parts,
+    check_reading_length,
     check_remote_code,
     check_weights_cover,
     hub_ignore_patterns,
@@ -285,6 +286,7 @@ def load_model(config: ModelConfig, path: Path | None = None):
         check_remote_code(folder, config)
         model = _load_folder(folder, kwargs, config.trust_remote_code)
     if config.max_seq_length:
+        check_reading_length(model, config.max_seq_length, folder if path is not None else config.name)
         model.max_seq_length = config.max_seq_length
     return model, resolved
 

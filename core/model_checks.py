@@ -212,3 +212,37 @@ def check_only_model_parts(path: Path) -> None:
                         f"the model (its modules.json names {named}): a nested run folder or a stray checkpoint? "
                         "Move it out of the model folder: the model's identity covers every file in it, so nothing "
                         "there is skipped unseen.")
+
+
+def position_limit(model) -> int | None:
+    """The longest input, in tokens, that the model's position embeddings take: the transformer's
+    ``max_position_embeddings``, less the RoBERTa family's offset (its positions start after the padding index, so
+    514 positions read 512 tokens), found the way sentence-transformers finds it. None when the first module is not
+    a transformer with such a table (a custom or static module)."""
+    import torch
+
+    auto = getattr(model[0], "auto_model", None)
+    settings = getattr(auto, "config", None)
+    if settings is None:
+        return None
+    if hasattr(settings, "get_text_config"):
+        settings = settings.get_text_config()
+    limit = getattr(settings, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    for module in auto.modules():
+        padding = getattr(module, "padding_idx", None)
+        if isinstance(padding, int) and isinstance(getattr(module, "position_embeddings", None), torch.nn.Embedding):
+            return limit - padding - 1
+    return limit
+
+
+def check_reading_length(model, max_seq_length: int, folder: Path | str) -> None:
+    """``model.max_seq_length`` beyond what the position embeddings take fails here, naming the key and the limit,
+    instead of as a tensor-size error deep in the forward pass at the first long text."""
+    limit = position_limit(model)
+    if limit is not None and max_seq_length > limit:
+        raise UserError(f"model.max_seq_length {max_seq_length} is longer than the model in {folder} can read: its "
+                        f"position embeddings take at most {limit} tokens. Set model.max_seq_length to {limit} or "
+                        "less (or leave it empty for the model's own setting); for longer documents use "
+                        "evaluate.chunking, which scores each window of the model's length.")

@@ -303,3 +303,27 @@ def test_a_weights_file_of_another_model_as_miner_is_refused(tiny_model_dir, tmp
     save_file({"classifier.weight": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
     with pytest.raises(UserError, match=r"holds 0 of the \d+ tensors .* would be randomly initialised"):
         load_model_folder(folder, "data.hard_negatives.model")
+
+
+def test_a_reading_length_beyond_the_position_embeddings_is_a_clear_error(tiny_model_dir):
+    # The tiny BERT has 128 positions: 129 used to load, then fail at the first long text with a tensor-size error.
+    with pytest.raises(UserError, match=r"model.max_seq_length 129 is longer than the model in .* can read: its "
+                                        r"position embeddings take at most 128 tokens"):
+        load_model(ModelConfig(name=str(tiny_model_dir), max_seq_length=129))
+    model, _ = load_model(ModelConfig(name=str(tiny_model_dir), max_seq_length=128))
+    assert model.max_seq_length == 128
+    assert model.encode([" ".join(DOCS * 20)]).shape[0] == 1
+
+
+def test_the_reading_limit_of_a_roberta_model_leaves_out_its_padding_offset():
+    from transformers import RobertaConfig, RobertaModel
+
+    from core.model_checks import position_limit
+
+    class Module:
+        auto_model = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                                num_attention_heads=2, intermediate_size=16,
+                                                max_position_embeddings=66, pad_token_id=1))
+
+    assert position_limit([Module()]) == 64  # positions start after the padding index, as in XLM-R and MPNet
+    assert position_limit([object()]) is None
