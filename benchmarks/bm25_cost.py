@@ -48,7 +48,8 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
 
 
 def bm25_row(queries, corpus, qrels) -> dict:
-    from evaluate.retrieval.keyword import build_index, search_index
+    from core.keyword import build_index
+    from evaluate.retrieval.keyword import search_index
 
     start = clock()
     retriever = build_index(corpus)

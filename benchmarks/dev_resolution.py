@@ -30,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     from configs.load import load_config
     from configs.schema import EvaluateConfig
     from core.embed import embed
+    from core.keyword import available
     from core.model import load_model, load_model_folder
     from core.prompts import resolve_prompts
     from data.prepare import load_prepared
-    from evaluate.retrieval.keyword import available, bm25_run
+    from evaluate.retrieval.keyword import bm25_run
     from evaluate.retrieval.qrels import retrieval_sets
     from evaluate.tasks.retrieval import RETRIEVAL
 

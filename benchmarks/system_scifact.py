@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from configs.schema import EvaluateConfig, KeywordConfig, ModelConfig, SourceConfig
     from core.embed import embed
+    from core.keyword import Bm25
     from core.model import load_model
     from data.prepare import load_table
-    from evaluate.retrieval.keyword import Bm25, bm25_run
+    from evaluate.retrieval.keyword import bm25_run
     from evaluate.retrieval.metrics import evaluate_run
     from evaluate.tasks.retrieval import RETRIEVAL, chunk_like
 

@@ -1,1 +1,1 @@
-"""What every stage shares: model loading and identity, encoding, prompts, token windows, exports, run records."""
+"""What every stage shares: model loading and identity, encoding, prompts, token windows, BM25, exports, run records."""

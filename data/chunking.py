@@ -29,6 +29,7 @@ from configs.errors import UserError
 from configs.schema import RunConfig
 from core.embed import resolve_precision
 from core.embed_cache import cached_embed
+from core.keyword import available, build_index, score_rows
 from core.prompts import resolve_prompts
 from core.windows import Windows, resolve_max_tokens, split_documents, token_limit
 from data.table import Table
@@ -36,6 +37,7 @@ from data.table import Table
 log = logging.getLogger(__name__)
 KEY = "data.chunking"
 EXAMPLES = 3
+SCORE_BLOCK = 20_000_000  # BM25 scores held at once (anchors x windows), ~80 MB
 
 
 @dataclass
@@ -95,36 +97,20 @@ def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: 
 
 
 def bm25_choice(anchors: list[str], candidates: list[list[str]]) -> list[int]:
-    """Per anchor, the index of its candidate window with the highest BM25 score (IDF over every candidate window).
-    An anchor with no indexed term (only stopwords, or words no window uses) keeps its first window: no keyword
-    evidence moves it."""
-    import bm25s
-
-    stemmer = english_stemmer()
+    """Per anchor, the index of its candidate window with the highest BM25 score (IDF over every candidate window),
+    tokenised and stemmed as evaluation's BM25 row is (``core.keyword``). An anchor with no indexed term (only
+    stopwords, or words no window uses) keeps its first window: no keyword evidence moves it."""
+    bm25 = available("english", key=f"{KEY}.positive=bm25")
     texts = list(dict.fromkeys(t for c in candidates for t in c))
     position = {t: i for i, t in enumerate(texts)}
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    retriever = build_index(dict(enumerate(texts)), bm25)
     picks = []
-    for anchor, windows in zip(anchors, candidates):
-        tokens = bm25s.tokenize([anchor], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)[0]
-        ids = retriever.get_tokens_ids([t for t in tokens if t])  # terms no window uses are dropped
-        if not ids:
-            picks.append(0)
-            continue
-        scores = retriever.get_scores_from_ids(ids)  # (n_texts,)
-        picks.append(int(np.argmax([scores[position[w]] for w in windows])))
+    step = max(1, SCORE_BLOCK // len(texts))
+    for start in range(0, len(anchors), step):
+        scores = score_rows(retriever, anchors[start:start + step], bm25)  # (block, n_texts); no term: all 0
+        for row, windows in zip(scores, candidates[start:start + step]):
+            picks.append(int(np.argmax([row[position[w]] for w in windows])) if row.any() else 0)
     return picks
-
-
-def english_stemmer():
-    """PyStemmer's English stemmer, or None (unstemmed) where PyStemmer is not installed."""
-    try:
-        import Stemmer
-    except ImportError:
-        log.warning("%s.positive=bm25: PyStemmer is not installed, so BM25 matches words unstemmed.", KEY)
-        return None
-    return Stemmer.Stemmer("english").stemWords
 
 
 def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -> Chunked:

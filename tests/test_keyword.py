@@ -1,5 +1,5 @@
-"""BM25 reference run (evaluate/retrieval/keyword.py): known answers on a corpus written for these tests,
-and SciFact."""
+"""BM25 (core/keyword.py) and its reference run (evaluate/retrieval/keyword.py): known answers on a corpus written
+for these tests, and SciFact."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import bm25s
 import pytest
 
 from conftest import SHARED_DATA
-from evaluate.retrieval.keyword import BM25_OPTIONS, Bm25, available, bm25_run, build_index, tokenize
+from core.keyword import BM25_OPTIONS, Bm25, available, build_index, tokenize
+from evaluate.retrieval.keyword import bm25_run
 from evaluate.retrieval.metrics import evaluate_run
 
 CORPUS = {
@@ -89,10 +90,11 @@ def test_without_pystemmer_bm25_falls_back_to_no_stemming_and_says_so(monkeypatc
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_stemmer)
-    with caplog.at_level("WARNING", logger="evaluate.retrieval.keyword"):
+    with caplog.at_level("WARNING", logger="core.keyword"):
         settings = available("english")
     assert settings == Bm25("none") and settings.record()["stemmer"] == "none"
-    assert "PyStemmer is not installed: BM25 runs without stemming" in caplog.text
+    assert ("evaluate.keyword.stemmer: the 'english' stemmer needs PyStemmer, which is not installed: BM25 runs "
+            "without stemming") in caplog.text
     assert available("none") == Bm25("none")
 
 
@@ -100,7 +102,7 @@ def test_building_an_index_says_so_once_in_our_words(caplog):
     with caplog.at_level("DEBUG"):  # bm25s sets its own logger to DEBUG: its "Building index" line reached consoles
         build_index(CORPUS)
     lines = [(r.name, r.getMessage()) for r in caplog.records if "index" in r.getMessage().lower()]
-    assert len(lines) == 1 and lines[0][0] == "evaluate.retrieval.keyword"
+    assert len(lines) == 1 and lines[0][0] == "core.keyword"
     assert lines[0][1].startswith("BM25 index of 5 documents (stemmer: none) in ")
 
 

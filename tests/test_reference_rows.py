@@ -9,8 +9,9 @@ from test_rerank import save_tiny_cross_encoder
 
 from configs.schema import KeywordConfig, RerankConfig
 from conftest import INCIDENT_ROWS
+from core.keyword import Bm25
 from evaluate.retrieval.fusion import choose_weight, convex, rrf
-from evaluate.retrieval.keyword import Bm25, bm25_run, pad_unranked
+from evaluate.retrieval.keyword import bm25_run, pad_unranked
 from evaluate.retrieval.metrics import evaluate_run
 from evaluate.retrieval.reference_rows import RetrievalSet, Tuned, reference_rows
 from evaluate.retrieval.rerank import load_cross_encoder, rerank_run

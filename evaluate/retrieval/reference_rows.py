@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from configs.schema import KeywordConfig, RerankConfig
+from core.keyword import Bm25, available
 from evaluate.retrieval import fusion
-from evaluate.retrieval.keyword import UNRANKED, Bm25, available, bm25_run, pad_unranked
+from evaluate.retrieval.keyword import UNRANKED, bm25_run, pad_unranked
 from evaluate.retrieval.metrics import evaluate_run
 from evaluate.retrieval.rerank import load_cross_encoder, rerank_run
 from evaluate.significance import DeltaStats, compare_means
