@@ -215,26 +215,19 @@ def check_only_model_parts(path: Path) -> None:
 
 
 def position_limit(model) -> int | None:
-    """The longest input, in tokens, that the model's position embeddings take: the transformer's
-    ``max_position_embeddings``, less the RoBERTa family's offset (its positions start after the padding index, so
-    514 positions read 512 tokens), found the way sentence-transformers finds it. None when the first module is not
-    a transformer with such a table (a custom or static module)."""
+    """The longest input, in tokens, that the model's learned position table takes: its rows, less the RoBERTa
+    family's offset (positions start after the padding index, so XLM-R's and MPNet's 514 rows read 512 tokens; found
+    as sentence-transformers finds it). None without such a table: rotary or relative positions (ModernBERT, T5), a
+    first module that is not a transformer (static embeddings)."""
     import torch
 
     auto = getattr(model[0], "auto_model", None)
-    settings = getattr(auto, "config", None)
-    if settings is None:
-        return None
-    if hasattr(settings, "get_text_config"):
-        settings = settings.get_text_config()
-    limit = getattr(settings, "max_position_embeddings", None)
-    if not isinstance(limit, int) or limit <= 0:
-        return None
-    for module in auto.modules():
-        padding = getattr(module, "padding_idx", None)
-        if isinstance(padding, int) and isinstance(getattr(module, "position_embeddings", None), torch.nn.Embedding):
-            return limit - padding - 1
-    return limit
+    for module in auto.modules() if auto is not None else ():
+        table = getattr(module, "position_embeddings", None)
+        if isinstance(table, torch.nn.Embedding):
+            padding = getattr(module, "padding_idx", None)
+            return table.num_embeddings - (padding + 1 if isinstance(padding, int) else 0)
+    return None
 
 
 def check_reading_length(model, max_seq_length: int, folder: Path | str) -> None:

@@ -315,8 +315,8 @@ def test_a_reading_length_beyond_the_position_embeddings_is_a_clear_error(tiny_m
     assert model.encode([" ".join(DOCS * 20)]).shape[0] == 1
 
 
-def test_the_reading_limit_of_a_roberta_model_leaves_out_its_padding_offset():
-    from transformers import RobertaConfig, RobertaModel
+def test_the_reading_limit_of_a_roberta_model_leaves_out_its_padding_offset_and_rotary_positions_have_none():
+    from transformers import ModernBertConfig, ModernBertModel, RobertaConfig, RobertaModel
 
     from core.model_checks import position_limit
 
@@ -325,5 +325,11 @@ def test_the_reading_limit_of_a_roberta_model_leaves_out_its_padding_offset():
                                                 num_attention_heads=2, intermediate_size=16,
                                                 max_position_embeddings=66, pad_token_id=1))
 
+    class Rotary:
+        auto_model = ModernBertModel(ModernBertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                                      num_attention_heads=2, intermediate_size=16,
+                                                      max_position_embeddings=64, pad_token_id=0))
+
     assert position_limit([Module()]) == 64  # positions start after the padding index, as in XLM-R and MPNet
+    assert position_limit([Rotary()]) is None  # rotary: its config's 64 is no table, so nothing is refused
     assert position_limit([object()]) is None

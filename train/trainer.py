@@ -151,24 +151,6 @@ def check_prompts(config: RunConfig, train: Table) -> None:
                             f"{', '.join(columns)}.{did_you_mean(column, columns)}")
 
 
-def position_limit(model) -> int | None:
-    """How many tokens the backbone's position embeddings cover (RoBERTa-style models reserve two), if known."""
-    backbone = getattr(model[0], "auto_model", None)
-    hf_config = getattr(backbone, "config", None)
-    limit = getattr(hf_config, "max_position_embeddings", None)
-    if limit is None:
-        return None
-    return limit - 2 if "roberta" in str(getattr(hf_config, "model_type", "")) else limit
-
-
-def check_model_limits(config: RunConfig, model) -> None:
-    """model.max_seq_length beyond the position embeddings crashes mid-training on the first long batch."""
-    limit = position_limit(model)
-    if limit is not None and model.max_seq_length > limit:
-        raise UserError(f"model.max_seq_length={model.max_seq_length} is beyond what {config.model.name} can read: "
-                        f"its position embeddings cover {limit} tokens. Set model.max_seq_length={limit} or less.")
-
-
 def base_store(config: RunConfig, base_fingerprint: str) -> tuple[str, str] | None:
     """(fingerprint, cache folder) for the step-0 dev evaluation, or None: no cache, no fingerprint, or a LoRA
     adapter (the model is wrapped, so its vectors are not keyed as the plain base model's)."""
@@ -184,7 +166,6 @@ def build_trainer(config: RunConfig, model, train: Table, dev: Table | None,
     ``base_fingerprint``: the base model folder's fingerprint (full fine-tuning): the dev evaluation at step 0 reads
     and fills the embedding store (``evaluate.cache_dir``) instead of encoding the base model's texts again."""
     check_prompts(config, train)
-    check_model_limits(config, model)
     spec = check_fit(config.loss.name, train.kind, f"data.train ({train.origin})")
     evaluator = None
     if dev is not None:
