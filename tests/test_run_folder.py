@@ -120,7 +120,7 @@ def test_early_stopping_stops_a_run_that_stopped_improving(tmp_path, tiny_model_
     (["train.early_stopping_patience=2"], "no dev split. Set data.dev_fraction"),
     (["train.prompts={anchr: 'query: '}"], "train.prompts names column 'anchr'.*Did you mean 'anchor'"),
     (["run_dir=/proc/version/run"], "run_dir /proc/version/run cannot be written"),
-    (["model.max_seq_length=300"], "model.max_seq_length=300 is beyond .* 128 tokens"),
+    (["model.max_seq_length=300"], "model.max_seq_length 300 is longer than .* at most 128 tokens"),
     (["evaluate.datasets=[{name: general, task: sts, source: {path: missing/stsb.csv}}]"],
      "missing/stsb.csv does not exist"),
 ])
