@@ -285,8 +285,8 @@ def load_model(config: ModelConfig, path: Path | None = None):
     else:
         check_remote_code(folder, config)
         model = _load_folder(folder, kwargs, config.trust_remote_code)
+    check_reading_length(model, config.max_seq_length, folder if path is not None else config.name)
     if config.max_seq_length:
-        check_reading_length(model, config.max_seq_length, folder if path is not None else config.name)
         model.max_seq_length = config.max_seq_length
     return model, resolved
 

@@ -230,12 +230,19 @@ def position_limit(model) -> int | None:
     return None
 
 
-def check_reading_length(model, max_seq_length: int, folder: Path | str) -> None:
-    """``model.max_seq_length`` beyond what the position embeddings take fails here, naming the key and the limit,
-    instead of as a tensor-size error deep in the forward pass at the first long text."""
+def check_reading_length(model, max_seq_length: int | None, folder: Path | str) -> None:
+    """The length the model will read (``max_seq_length`` from the config, else the model's own setting) beyond what
+    its position embeddings take fails here, naming the key and the limit, instead of as a tensor-size error deep in
+    the forward pass at the first long text."""
+    length = max_seq_length or getattr(model, "max_seq_length", None)
     limit = position_limit(model)
-    if limit is not None and max_seq_length > limit:
-        raise UserError(f"model.max_seq_length {max_seq_length} is longer than the model in {folder} can read: its "
-                        f"position embeddings take at most {limit} tokens. Set model.max_seq_length to {limit} or "
-                        "less (or leave it empty for the model's own setting); for longer documents use "
-                        "evaluate.chunking, which scores each window of the model's length.")
+    if limit is None or not length or length <= limit:
+        return
+    if max_seq_length:
+        what = f"model.max_seq_length {length} is longer than the model in {folder} can read"
+        fix = f"Set model.max_seq_length to {limit} or less (or leave it empty for the model's own setting)"
+    else:
+        what = f"The model in {folder} is set to read {length} tokens (its own max_seq_length), more than it can"
+        fix = f"Set model.max_seq_length to {limit} or less"
+    raise UserError(f"{what}: its position embeddings take at most {limit} tokens. {fix}; for longer documents use "
+                    "evaluate.chunking, which scores each window of the model's length.")

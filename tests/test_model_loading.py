@@ -315,6 +315,16 @@ def test_a_reading_length_beyond_the_position_embeddings_is_a_clear_error(tiny_m
     assert model.encode([" ".join(DOCS * 20)]).shape[0] == 1
 
 
+def test_a_models_own_reading_length_beyond_its_position_embeddings_is_a_clear_error(tiny_model_dir, tmp_path):
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 300, "do_lower_case": False}))
+    with pytest.raises(UserError, match=r"The model in .* is set to read 300 tokens \(its own max_seq_length\), "
+                                        r"more than it can: its position embeddings take at most 128 tokens. Set "
+                                        r"model.max_seq_length to 128 or less"):
+        load_model(ModelConfig(name=str(folder)))
+    assert load_model(ModelConfig(name=str(folder), max_seq_length=128))[0].max_seq_length == 128
+
+
 def test_the_reading_limit_of_a_roberta_model_leaves_out_its_padding_offset_and_rotary_positions_have_none():
     from transformers import ModernBertConfig, ModernBertModel, RobertaConfig, RobertaModel
 
