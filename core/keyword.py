@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import bm25s
@@ -29,6 +29,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 BM25_OPTIONS = {"method": "lucene", "k1": 1.5, "b": 0.75}  # bm25s' defaults, written out so the report can say them
 STOPWORDS = "en"
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s.tokenize's default, written out for the report and the card's snippet
+SCORE_BLOCK = 20_000_000  # floats scored at once: a block of queries times the corpus stays ~80 MB
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def available(stemmer: str, key: str = "evaluate.keyword.stemmer") -> Bm25:
         import Stemmer  # noqa: F401 - only whether it imports
     except ImportError:
         log.warning("%s: the '%s' stemmer needs PyStemmer, which is not installed: BM25 runs without stemming "
-                    "(recorded as 'none'). Install it with 'pip install PyStemmer'.", key, stemmer)
+                    "(its record says 'none'). Install it with 'pip install PyStemmer'.", key, stemmer)
         return Bm25("none")
     return Bm25(stemmer)
 
@@ -100,3 +101,12 @@ def score_rows(retriever: bm25s.BM25, query_texts: list[str], bm25: Bm25 = Bm25(
         if ids:
             scores[row] = retriever.get_scores_from_ids(ids)  # (n_docs,)
     return scores
+
+
+def score_blocks(retriever: bm25s.BM25, query_texts: list[str], bm25: Bm25 = Bm25("none")
+                 ) -> Iterator[tuple[int, np.ndarray]]:
+    """``score_rows`` in blocks of queries of about ``SCORE_BLOCK`` floats: (index of the block's first query, its
+    (block, n_docs) scores)."""
+    step = max(1, SCORE_BLOCK // max(retriever.scores["num_docs"], 1))
+    for start in range(0, len(query_texts), step):
+        yield start, score_rows(retriever, query_texts[start:start + step], bm25)

@@ -29,7 +29,7 @@ from configs.errors import UserError
 from configs.schema import RunConfig
 from core.embed import resolve_precision
 from core.embed_cache import cached_embed
-from core.keyword import available, build_index, score_rows
+from core.keyword import available, build_index, score_blocks
 from core.prompts import resolve_prompts
 from core.windows import Windows, resolve_max_tokens, split_documents, token_limit
 from data.table import Table
@@ -37,7 +37,6 @@ from data.table import Table
 log = logging.getLogger(__name__)
 KEY = "data.chunking"
 EXAMPLES = 3
-SCORE_BLOCK = 20_000_000  # BM25 scores held at once (anchors x windows), ~80 MB
 
 
 @dataclass
@@ -105,10 +104,8 @@ def bm25_choice(anchors: list[str], candidates: list[list[str]]) -> list[int]:
     position = {t: i for i, t in enumerate(texts)}
     retriever = build_index(dict(enumerate(texts)), bm25)
     picks = []
-    step = max(1, SCORE_BLOCK // len(texts))
-    for start in range(0, len(anchors), step):
-        scores = score_rows(retriever, anchors[start:start + step], bm25)  # (block, n_texts); no term: all 0
-        for row, windows in zip(scores, candidates[start:start + step]):
+    for start, scores in score_blocks(retriever, anchors, bm25):  # (block, n_texts); no indexed term: all 0
+        for row, windows in zip(scores, candidates[start:start + len(scores)]):
             picks.append(int(np.argmax([row[position[w]] for w in windows])) if row.any() else 0)
     return picks
 

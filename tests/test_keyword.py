@@ -125,3 +125,16 @@ def test_scifact_ndcg_is_near_the_published_bm25_and_stemming_lifts_it():
     Snowball English stemmer (bm25s 0.3.16, PyStemmer 3.1)."""
     assert scifact_bm25("test", Bm25("none")) == pytest.approx(0.6617, abs=0.002)
     assert scifact_bm25("test", Bm25("english")) == pytest.approx(0.6863, abs=0.002)
+
+
+def test_scoring_in_blocks_gives_every_query_its_own_row(monkeypatch):
+    import numpy as np
+
+    import core.keyword
+    from core.keyword import score_blocks, score_rows
+
+    retriever, queries = build_index(CORPUS), ["sqlite database", "kernel", "the of and", "database kernel"]
+    monkeypatch.setattr(core.keyword, "SCORE_BLOCK", 2 * len(CORPUS))  # two queries per block
+    blocks = list(score_blocks(retriever, queries))
+    assert [start for start, _ in blocks] == [0, 2]
+    assert np.array_equal(np.vstack([scores for _, scores in blocks]), score_rows(retriever, queries))

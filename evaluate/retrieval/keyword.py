@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 
 import bm25s
 
-from core.keyword import Bm25, build_index, score_rows
+from core.keyword import Bm25, build_index, score_blocks
 from evaluate.retrieval.metrics import run_from_scores
 
-SCORE_BLOCK = 20_000_000  # floats scored at once: a block of queries times the corpus stays ~80 MB
 UNRANKED = "score 0, after every matching document, in trec_eval's tie order (document id descending)"
 
 
@@ -44,12 +43,9 @@ def search_index(retriever: bm25s.BM25, doc_ids: list[str], queries: Mapping[str
                  bm25: Bm25 = Bm25("none")) -> dict[str, dict[str, float]]:
     """``bm25_run`` on an index already built (``doc_ids`` in the order the corpus was indexed)."""
     q_ids = list(queries)
-    step = max(1, SCORE_BLOCK // len(doc_ids))
     run: dict[str, dict[str, float]] = {}
-    for start in range(0, len(q_ids), step):
-        block = q_ids[start:start + step]
-        scores = score_rows(retriever, [queries[q] for q in block], bm25)  # (len(block), n_docs)
-        for q_id, docs in run_from_scores(block, doc_ids, scores, k).items():
+    for start, scores in score_blocks(retriever, [queries[q] for q in q_ids], bm25):  # (block, n_docs)
+        for q_id, docs in run_from_scores(q_ids[start:start + len(scores)], doc_ids, scores, k).items():
             run[q_id] = {doc: score for doc, score in docs.items() if score > 0}
     return run
 
