@@ -66,7 +66,7 @@ def available(stemmer: str, key: str = "evaluate.keyword.stemmer") -> Bm25:
         import Stemmer  # noqa: F401 - only whether it imports
     except ImportError:
         log.warning("%s: the '%s' stemmer needs PyStemmer, which is not installed: BM25 runs without stemming "
-                    "(its record says 'none'). Install it with 'pip install PyStemmer'.", key, stemmer)
+                    ". Install it with 'pip install PyStemmer'.", key, stemmer)
         return Bm25("none")
     return Bm25(stemmer)
 
