@@ -65,8 +65,8 @@ def available(stemmer: str, key: str = "evaluate.keyword.stemmer") -> Bm25:
     try:
         import Stemmer  # noqa: F401 - only whether it imports
     except ImportError:
-        log.warning("%s: the '%s' stemmer needs PyStemmer, which is not installed: BM25 runs without stemming "
-                    ". Install it with 'pip install PyStemmer'.", key, stemmer)
+        log.warning("%s: the '%s' stemmer needs PyStemmer, which is not installed: BM25 runs without stemming. "
+                    "Install it with 'pip install PyStemmer'.", key, stemmer)
         return Bm25("none")
     return Bm25(stemmer)
 
