@@ -159,10 +159,16 @@ def cached_embed(model, texts: TextsByRole | Sequence[str], batch_size: int, fol
 class StoredEncoder:
     """``model`` as a library function that encodes with it sees it (sentence-transformers' miner): its
     ``encode_query`` / ``encode_document`` read and fill the store, everything else is the model's own. Calls the
-    store cannot key (an explicit prompt or prompt name, a multi-process pool, tensors asked for) go to the model."""
+    store cannot key (an explicit prompt or prompt name, a multi-process pool, tensors asked for) go to the model.
 
-    def __init__(self, model, folder_fingerprint: str, cache_dir: Path | str | None, precision: str):
-        self._model, self._store_args = model, (folder_fingerprint, cache_dir, precision)
+    ``encoder``: what encodes instead of ``model`` (its ONNX / OpenVINO export, ``backend`` 'onnx' | 'openvino');
+    the model still answers everything else (device, similarity, model card)."""
+
+    def __init__(self, model, folder_fingerprint: str, cache_dir: Path | str | None, precision: str,
+                 encoder=None, backend: str = BACKEND):
+        self._model, self._encoder = model, model if encoder is None else encoder
+        self._store_args = (folder_fingerprint, cache_dir, precision)
+        self._backend = backend
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -179,7 +185,8 @@ class StoredEncoder:
         if direct:
             return getattr(self._model, f"encode_{role}")(sentences, **kwargs)
         texts = [sentences] if isinstance(sentences, str) else list(sentences)
-        emb = cached_embed(self._model, {role: texts}, kwargs.get("batch_size", 32), *self._store_args)
+        emb = cached_embed(self._encoder, {role: texts}, kwargs.get("batch_size", 32), *self._store_args,
+                           backend=self._backend)
         vectors = emb(texts, role)
         if kwargs.get("normalize_embeddings"):
             vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from datasets import Dataset
@@ -29,6 +30,7 @@ from configs.errors import UserError
 from configs.schema import RunConfig
 from core.embed import resolve_precision
 from core.embed_cache import cached_embed
+from core.export import encoder_for
 from core.keyword import available, build_index, score_blocks
 from core.prompts import resolve_prompts
 from core.windows import Windows, resolve_max_tokens, split_documents, token_limit
@@ -78,16 +80,20 @@ def windows_of(windows: Windows) -> dict[str, list[str]]:
 
 
 def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: list[list[str]],
-                      fingerprint: str = "") -> list[int]:
+                      fingerprint: str = "", folder: Path | None = None) -> list[int]:
     """Per anchor, the index of its candidate window the model scores highest (cosine, the model's prompts).
 
     With the base model's ``fingerprint`` the vectors go through the embedding store (``evaluate.cache_dir``): the
-    windows encoded here are the ones mining then ranks, and neither encodes them twice."""
+    windows encoded here are the ones mining then ranks, and neither encodes them twice. With ``folder`` the
+    encoder is the one mining and evaluation use (``evaluate.backend``: the model, or its export)."""
     texts = {"query": list(dict.fromkeys(anchors)), "document": list(dict.fromkeys(t for c in candidates for t in c))}
-    prompts = resolve_prompts(model, texts, config.train.prompts)
-    precision = resolve_precision(config.evaluate.precision, model)
-    emb = cached_embed(model, texts, config.data.hard_negatives.batch_size if config.data.hard_negatives else 64,
-                       fingerprint, config.evaluate.cache_dir, precision, prompts)
+    if folder is None:
+        encoder, precision, backend = model, resolve_precision(config.evaluate.precision, model), "torch"
+    else:
+        encoder, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
+    prompts = resolve_prompts(encoder, texts, config.train.prompts)
+    emb = cached_embed(encoder, texts, config.data.hard_negatives.batch_size if config.data.hard_negatives else 64,
+                       fingerprint, config.evaluate.cache_dir, precision, prompts, backend)
     picks = []
     for anchor, windows in zip(anchors, candidates):
         scores = emb.scores(emb([anchor], "query"), emb(windows, "document"))[0]  # (n_windows,)
@@ -110,7 +116,8 @@ def bm25_choice(anchors: list[str], candidates: list[list[str]]) -> list[int]:
     return picks
 
 
-def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -> Chunked:
+def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "", folder: Path | None = None
+                ) -> Chunked:
     """The train split with every long positive replaced by its chosen window(s) (see the module docstring).
 
     Args:
@@ -118,6 +125,8 @@ def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -
         train: the train split, kind ``pairs`` (anchor, positive).
         model: the base model (its tokenizer cuts the windows; ``similarity`` scores with it).
         fingerprint: the base model's folder fingerprint: ``similarity`` then reads and fills the embedding store.
+        folder: the base model's folder: with ``evaluate.backend`` onnx | openvino, ``similarity`` encodes with its
+            export, as mining and evaluation do (``core.export.encoder_for``); None: with the model.
     """
     if train.kind != "pairs":
         raise UserError(f"{KEY}: chunk-aware training needs (anchor, positive) pairs, but data.train ({train.origin}) "
@@ -128,7 +137,7 @@ def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -
     long_rows = [i for i, doc in enumerate(row_docs) if len(by_doc[doc]) > 1]
     anchors = [train.rows["anchor"][i] for i in long_rows]
     candidates = [[windows.corpus[w] for w in by_doc[row_docs[i]]] for i in long_rows]
-    picks = choose(config, model, anchors, candidates, fingerprint)
+    picks = choose(config, model, anchors, candidates, fingerprint, folder)
     rows, positives, docs = expand(train.rows, row_docs, dict(zip(long_rows, picks)), windows, by_doc)
     siblings = {n: {windows.corpus[w] for w in by_doc[doc]} - {positives[n]}
                 for n, doc in enumerate(docs) if len(by_doc[doc]) > 1}
@@ -141,13 +150,13 @@ def chunk_pairs(config: RunConfig, train: Table, model, fingerprint: str = "") -
     return Chunked(table, dict(windows.corpus), siblings, stats, doc_windows)
 
 
-def choose(config: RunConfig, model, anchors: list[str], candidates: list[list[str]], fingerprint: str = ""
-           ) -> list[int | None]:
+def choose(config: RunConfig, model, anchors: list[str], candidates: list[list[str]], fingerprint: str = "",
+           folder: Path | None = None) -> list[int | None]:
     """Per long pair, the index of the window it keeps; None for ``all`` (every window is kept)."""
     how = config.data.chunking.positive
     if how == "all" or not anchors:
         return [None] * len(anchors)
-    return similarity_choice(config, model, anchors, candidates, fingerprint) if how == "similarity" else \
+    return similarity_choice(config, model, anchors, candidates, fingerprint, folder) if how == "similarity" else \
         bm25_choice(anchors, candidates)
 
 

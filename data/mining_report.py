@@ -108,9 +108,10 @@ def summary(settings, miner: dict, source: str, plan, model, embeddings: tuple, 
 
 
 def meta_record(report: dict) -> dict:
-    """The part of the summary that identifies the mined split (for meta.json): settings, miner and the precision
-    it encoded in, counts."""
-    return {k: report[k] for k in ("settings", "model", "precision", "candidates", "guards", "rows") if k in report}
+    """The part of the summary that identifies the mined split (for meta.json): settings, miner, the precision it
+    encoded in (and the export that encoded, if one did), counts."""
+    return {k: report[k] for k in ("settings", "model", "precision", "backend", "candidates", "guards", "rows")
+            if k in report}
 
 
 GUARD_WORDS = {
@@ -126,7 +127,8 @@ def mining_markdown(report: dict) -> list[str]:
     s, c, g, r = report["settings"], report["candidates"], report["guards"], report["rows"]
     lines = ["## Hard negatives (train split only)", "",
              f"- miner: {report['model']['name']} (fingerprint {report['model']['fingerprint'][:16]}...), encoding in "
-             f"{report.get('precision', 'fp32')}",
+             f"{report.get('precision', 'fp32')}" + (f" by its {report['backend']} export" if "backend" in report
+                                                     else ""),
              f"- settings: {', '.join(f'{k}={v}' for k, v in s.items() if k != 'model')}",
              f"- candidates: {c['unique']} texts ({c['given']} given, {c['merged_as_normalised_duplicates']} merged "
              f"as duplicates after normalising case and whitespace) from {report['candidates_from']}",

@@ -34,8 +34,9 @@ from datasets import Dataset
 from configs.errors import UserError
 from configs.schema import HardNegativesConfig, RunConfig
 from core.bars import bars_on_terminal_only
-from core.embed import precision_context, resolve_precision
+from core.embed import precision_context
 from core.embed_cache import StoredEncoder
+from core.export import encoder_for
 from data.checks import comparable
 from data.chunking import Chunked
 from data.table import Table
@@ -169,19 +170,20 @@ def check_settings(settings: HardNegativesConfig, train: Table) -> None:
 
 
 def load_miner(config: RunConfig):
-    """(model, {"name", "fingerprint"}): the base model unless ``hard_negatives.model`` names a local folder; both
-    through the one loader (``core.model``), with its checks of the folder and the weights."""
+    """(model, {"name", "fingerprint"}, folder): the base model unless ``hard_negatives.model`` names a local folder;
+    both through the one loader (``core.model``), with its checks of the folder and the weights."""
     from core.model import load_model, load_model_folder, model_fingerprint
 
     folder = config.data.hard_negatives.model
     if folder is None:
         model, resolved = load_model(config.model)
-        return model, {"name": resolved.base_model, "fingerprint": resolved.fingerprint}
+        return model, {"name": resolved.base_model, "fingerprint": resolved.fingerprint}, resolved.path
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise UserError(f"{KEY}.model: folder {folder} does not exist. Give a local sentence-transformers model "
                         f"folder, or leave {KEY}.model empty to mine with the base model.")
-    return load_model_folder(path, f"{KEY}.model"), {"name": str(path), "fingerprint": model_fingerprint(path)}
+    return (load_model_folder(path, f"{KEY}.model"), {"name": str(path), "fingerprint": model_fingerprint(path)},
+            path)
 
 
 def candidate_texts(train: Table, windows: dict[str, str] | None = None) -> tuple[list[str], str]:
@@ -286,16 +288,20 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
     plan.excluded = excluded_texts(train, chunked)
     start = time.perf_counter()
     with bars_on_terminal_only():
-        model, miner = load_miner(config)
-        precision = resolve_precision(config.evaluate.precision, model)  # what evaluation encodes with here
+        model, miner, folder = load_miner(config)
+        # what evaluation encodes with here: the model at evaluate.precision, or its export (evaluate.backend)
+        export, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
         log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
-                 len(train.rows), len(plan.corpus), miner["name"], precision, settings.batch_size)
-        encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision)
+                 len(train.rows), len(plan.corpus), miner["name"],
+                 precision if backend == "torch" else f"{backend} export, {precision}", settings.batch_size)
+        encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision, encoder=export,
+                                backend=backend)
         mined, queries, corpus, left_out = run_miner(plan, encoder, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start
     report = {**summary(settings, miner, source, plan, model, (queries, corpus), (mined, rows, violations), train,
-                        held_out, seconds), "precision": precision}
+                        held_out, seconds), "precision": precision, **({"backend": backend} if backend != "torch"
+                                                                         else {})}
     if plan.excluded:
         report["guards"]["excluded_left_out"] = left_out
     log.info("hard negatives: %d of %d pairs kept with %d negatives each in %.0f s (%d dropped with fewer left: "

@@ -60,7 +60,7 @@ def prepare(config: RunConfig) -> Prepared:
     chunked = None
     if data.chunking is not None:
         base, resolved = load_model(config.model)
-        chunked = chunk_pairs(config, train, base, resolved.fingerprint)
+        chunked = chunk_pairs(config, train, base, resolved.fingerprint, resolved.path)
     if chunked is not None:
         train = chunked.table
     stats = chunked.stats if chunked else {}

@@ -21,8 +21,9 @@ ROLES = ("train", "dev", "test")
 def data_settings(config: RunConfig) -> dict[str, object]:
     """Flat ``dotted.key -> value`` of everything that changes the prepared rows or their stats: every ``data.*``
     key, the seed (splits, mining samples), the base model by name and fingerprint (token lengths, windows, the
-    miner by default), its max_seq_length and loading kwargs, the mining model's fingerprint and the encoding
-    precision mining uses (``evaluate.precision``)."""
+    miner by default), its max_seq_length and loading kwargs, the mining model's fingerprint, and what mining and
+    data.chunking's ``similarity`` choice encode with (``evaluate.precision``, and ``evaluate.backend`` when an export
+    encodes)."""
     from core.model import model_fingerprint, resolve_model
 
     settings = flatten({"data": config.data.model_dump(mode="json")})
@@ -31,11 +32,13 @@ def data_settings(config: RunConfig) -> dict[str, object]:
     settings.update({"model.name": model.name, "model.revision": model.revision,
                      "model.fingerprint": resolve_model(model).fingerprint,
                      "model.max_seq_length": model.max_seq_length, "model.kwargs": dict(model.kwargs)})
-    mining = config.data.hard_negatives
-    if mining is not None:
+    mining, chunking = config.data.hard_negatives, config.data.chunking
+    if mining is not None or (chunking is not None and chunking.positive == "similarity"):  # they encode
         settings["evaluate.precision"] = config.evaluate.precision
-        if mining.model is not None:
-            settings["data.hard_negatives.model.fingerprint"] = model_fingerprint(Path(mining.model).expanduser())
+        if config.evaluate.backend != "torch":  # an export encodes instead of the model (core.export.encoder_for)
+            settings["evaluate.backend"] = config.evaluate.backend
+    if mining is not None and mining.model is not None:
+        settings["data.hard_negatives.model.fingerprint"] = model_fingerprint(Path(mining.model).expanduser())
     return settings
 
 

@@ -21,8 +21,7 @@ from configs.cli import parse, run
 from configs.errors import UserError
 from configs.runs import atomic_dir, load_run
 from configs.schema import RunConfig
-from core.embed import resolve_precision
-from core.export import load_backend
+from core.export import encoder_for
 from core.model import load_model, model_fingerprint
 from core.run_record import check_run_consistent
 from data.prepare import load_prepared
@@ -98,12 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     #    Each model encodes each distinct (prompt, text) once; embeddings are cached by encoder fingerprint and texts.
     baseline_model, resolved = load_model(config.model)
     tuned_model, _ = load_model(config.model, path=final)
-    precision = resolve_precision(config.evaluate.precision, baseline_model)
-    if config.evaluate.backend != "torch":  # an ONNX / OpenVINO export of each model, run in fp32
-        baseline_model, tuned_model = (
-            load_backend(folder, config.evaluate.backend, run_dir / "eval" / "exports", config.model.max_seq_length)
-            for folder in (resolved.path, final))
-        precision = "fp32"
+    # torch at evaluate.precision, or (evaluate.backend) each model's ONNX / OpenVINO export in fp32, as mining encodes
+    baseline_model, precision, _ = encoder_for(baseline_model, resolved.path, config.evaluate, run_dir)
+    tuned_model, _, _ = encoder_for(tuned_model, final, config.evaluate, run_dir)
     for model in (baseline_model, tuned_model):
         check_dims(config.evaluate.truncate_dims, model)
     notes = {}  # each task prepares its table for these models (retrieval: long documents counted or chunked)

@@ -124,6 +124,47 @@ def test_mining_fills_the_store_the_baseline_reads(tmp_path, tiny_model_dir):
     assert len(keys) - len(missing) >= 9 and all(comparable(keys[i][2]) in stored for i in missing)
 
 
+def test_with_an_export_backend_mining_encodes_with_the_export_the_baseline_reads(tmp_path, tiny_model_dir):
+    """evaluate.backend: onnx makes mining (and data.chunking's similarity choice) encode with the base model's ONNX
+    export, into the store evaluation's ONNX baseline reads; the PyTorch model encodes nothing, and data/ records the
+    backend so that a change of backend prepares again."""
+    pytest.importorskip("onnxruntime")
+    from pathlib import Path
+
+    from test_negatives import CORPUS, beir_folder, mining_config
+
+    import core.embed
+    from configs.load import validate
+    from core.export import encoder_for
+    from core.model import load_model
+    from data.prepare import prepare
+    from data.provenance import data_settings
+
+    corpus = {**CORPUS, "d3": "the tray is empty again in room four and the printer paper jam is back"}
+    raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path, corpus=corpus))
+    raw["evaluate"].update(cache_dir=str(tmp_path / "cache"), backend="onnx")
+    raw["data"]["chunking"] = {"positive": "similarity", "max_tokens": 6, "overlap": 1}
+    config = validate(raw)
+    encoders = []
+    real = core.embed.encode_keys
+    core_encode = lambda m, keys, *a: encoders.append(type(m).__name__) or real(m, keys, *a)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core.embed, "encode_keys", core_encode)
+        prepared = prepare(config)
+    assert prepared.chunking["pairs_with_long_positive"] >= 1  # the similarity choice encoded windows too
+    assert encoders and set(encoders) == {"ExportEncoder"}, encoders
+    assert prepared.mining["backend"] == "onnx" and prepared.mining["precision"] == "fp32"
+    assert data_settings(config)["evaluate.backend"] == "onnx"
+    base, resolved = load_model(config.model)
+    export, precision, backend = encoder_for(base, resolved.path, config.evaluate, Path(config.run_dir))
+    assert (type(export).__name__, precision, backend) == ("ExportEncoder", "fp32", "onnx")
+    keys = [("document", "", text) for text in dict.fromkeys(prepared.train.rows["positive"])]
+    _, missing = store_for(tmp_path / "cache", resolved.fingerprint, export, precision, backend).lookup(keys)
+    assert not missing  # every positive window the pairs train on was encoded by the export, into its store
+    _, missing = store_for(tmp_path / "cache", resolved.fingerprint, base, "fp32").lookup(keys)
+    assert len(missing) == len(keys)  # nothing under the PyTorch model's fingerprint
+
+
 def st_model(folder):
     """The model in ``folder`` as the stages load it (CPU, local files only)."""
     from sentence_transformers import SentenceTransformer
