@@ -405,8 +405,8 @@ class EvaluateConfig(Strict):
         description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128].",
     )
     backend: Literal["torch", "onnx", "openvino"] = Field(
-        "torch", description="Run the models for evaluation with PyTorch or an exported ONNX / OpenVINO model (fp32); "
-        "mining and data.chunking's similarity choice encode with the base model's the same way."
+        "torch", description="Run the models for evaluation with PyTorch or an exported ONNX / OpenVINO model (fp32). "
+        "Mining and data.chunking's similarity choice then encode with the base model's export too."
     )
     keyword: KeywordConfig | None = Field(
         default_factory=KeywordConfig, description="Add BM25 (bm25s) and hybrid (BM25 + tuned) reference rows to every "

@@ -289,8 +289,11 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
     start = time.perf_counter()
     with bars_on_terminal_only():
         model, miner, folder = load_miner(config)
-        # what evaluation encodes with here: the model at evaluate.precision, or its export (evaluate.backend)
-        export, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
+        # what evaluation encodes the base model with: at evaluate.precision, or its export (evaluate.backend), so
+        # the baseline reads these vectors; a miner of its own (hard_negatives.model) is read by nothing else
+        evaluate = config.evaluate if settings.model is None else \
+            config.evaluate.model_copy(update={"backend": "torch"})
+        export, precision, backend = encoder_for(model, folder, evaluate, Path(config.run_dir))
         log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
                  len(train.rows), len(plan.corpus), miner["name"],
                  precision if backend == "torch" else f"{backend} export, {precision}", settings.batch_size)

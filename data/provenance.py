@@ -35,7 +35,7 @@ def data_settings(config: RunConfig) -> dict[str, object]:
     mining, chunking = config.data.hard_negatives, config.data.chunking
     if mining is not None or (chunking is not None and chunking.positive == "similarity"):  # they encode
         settings["evaluate.precision"] = config.evaluate.precision
-        if config.evaluate.backend != "torch":  # an export encodes instead of the model (core.export.encoder_for)
+        if config.evaluate.backend != "torch" and (mining is None or mining.model is None):  # the base model's export
             settings["evaluate.backend"] = config.evaluate.backend
     if mining is not None and mining.model is not None:
         settings["data.hard_negatives.model.fingerprint"] = model_fingerprint(Path(mining.model).expanduser())

@@ -165,6 +165,32 @@ def test_with_an_export_backend_mining_encodes_with_the_export_the_baseline_read
     assert len(missing) == len(keys)  # nothing under the PyTorch model's fingerprint
 
 
+def test_a_miner_of_its_own_stays_in_pytorch_under_an_export_backend(tmp_path, tiny_model_dir):
+    """hard_negatives.model: no other stage reads that model's vectors, so evaluate.backend does not export it."""
+    import shutil
+
+    from test_negatives import beir_folder, mining_config
+
+    import core.embed
+    from configs.load import validate
+    from data.prepare import prepare
+    from data.provenance import data_settings
+
+    miner = shutil.copytree(tiny_model_dir, tmp_path / "miner")
+    raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path), model=str(miner))
+    raw["evaluate"].update(cache_dir=str(tmp_path / "cache"), backend="onnx")
+    config = validate(raw)
+    encoders = []
+    real = core.embed.encode_keys
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core.embed, "encode_keys", lambda m, keys, *a: encoders.append(type(m).__name__)
+                      or real(m, keys, *a))
+        prepared = prepare(config)
+    assert encoders and set(encoders) == {"SentenceTransformer"}, encoders
+    assert "backend" not in prepared.mining and "evaluate.backend" not in data_settings(config)
+    assert not list(tmp_path.rglob("exports"))  # nothing was exported
+
+
 def st_model(folder):
     """The model in ``folder`` as the stages load it (CPU, local files only)."""
     from sentence_transformers import SentenceTransformer
