@@ -191,10 +191,16 @@ def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: i
     spec = EXPORTS[backend]
     if (folder / spec.file).is_file():
         return ExportEncoder(folder, folder / spec.file, backend, max_seq_length=max_seq_length)
+    from filelock import FileLock
+
     cached = Path(export_dir) / model_fingerprint(folder)[:16]
-    if not (cached / spec.file).is_file():
-        with atomic_dir(cached) as tmp:  # complete or absent: an interrupted export is never reused
-            build_exports(folder, [backend], tmp)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    # one process exports, the others (DDP ranks preparing data/ at once) wait and read it: without the lock a
+    # later one would swap the folder under an earlier one that is loading it
+    with FileLock(cached.parent / f".{cached.name}.lock"):
+        if not (cached / spec.file).is_file():
+            with atomic_dir(cached) as tmp:  # complete or absent: an interrupted export is never reused
+                build_exports(folder, [backend], tmp)
     return ExportEncoder(folder, cached / spec.file, backend, max_seq_length=max_seq_length)
 
 

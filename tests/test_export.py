@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,40 @@ def test_load_backend_exports_once_into_its_folder(tiny_model_dir, tmp_path, exp
     again = load_backend(tmp_path / "model", "onnx", tmp_path / "exports")
     assert again.export_file == encoder.export_file and again.export_file.stat().st_mtime_ns == stamp
     assert load_backend(exported, "onnx", tmp_path / "unused").export_file == exported / "onnx" / "model.onnx"
+
+
+def test_two_processes_asking_at_once_export_once(tiny_model_dir, tmp_path, monkeypatch):
+    """DDP ranks preparing data/ at once both ask for the base model's export: one builds it, the other waits and
+    reads it. Without the lock both build: across processes the later swaps the folder under the earlier; here, two
+    threads of one process, torch's exporter refuses the second export outright."""
+    import threading
+
+    import core.export
+
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    builds, real = [], core.export.build_exports
+
+    def slow_build(folder, names, out):
+        builds.append(out)
+        time.sleep(0.5)  # both callers are inside load_backend by now
+        real(folder, names, out)
+
+    monkeypatch.setattr(core.export, "build_exports", slow_build)
+    encoders, errors = [], []
+
+    def ask():
+        try:
+            encoders.append(load_backend(tmp_path / "model", "onnx", tmp_path / "exports"))
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(builds) == 1 and len(encoders) == 2
+    assert encoders[0].export_file == encoders[1].export_file and encoders[0].export_file.is_file()
 
 
 @pytest.fixture(scope="module")
