@@ -33,10 +33,12 @@ def data_settings(config: RunConfig) -> dict[str, object]:
                      "model.fingerprint": resolve_model(model).fingerprint,
                      "model.max_seq_length": model.max_seq_length, "model.kwargs": dict(model.kwargs)})
     mining, chunking = config.data.hard_negatives, config.data.chunking
-    if mining is not None or (chunking is not None and chunking.positive == "similarity"):  # they encode
+    similarity = chunking is not None and chunking.positive == "similarity"
+    if mining is not None or similarity:  # they encode
         settings["evaluate.precision"] = config.evaluate.precision
-        if config.evaluate.backend != "torch" and (mining is None or mining.model is None):  # the base model's export
-            settings["evaluate.backend"] = config.evaluate.backend
+    # the base model's export encodes for them (a miner of its own stays in PyTorch: data.negatives.mine_train)
+    if config.evaluate.backend != "torch" and (similarity or (mining is not None and mining.model is None)):
+        settings["evaluate.backend"] = config.evaluate.backend
     if mining is not None and mining.model is not None:
         settings["data.hard_negatives.model.fingerprint"] = model_fingerprint(Path(mining.model).expanduser())
     return settings

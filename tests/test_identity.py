@@ -189,6 +189,8 @@ def test_a_miner_of_its_own_stays_in_pytorch_under_an_export_backend(tmp_path, t
     assert encoders and set(encoders) == {"SentenceTransformer"}, encoders
     assert "backend" not in prepared.mining and "evaluate.backend" not in data_settings(config)
     assert not list(tmp_path.rglob("exports"))  # nothing was exported
+    raw["data"]["chunking"] = {"positive": "similarity"}  # the window choice encodes with the base model's export
+    assert data_settings(validate(raw))["evaluate.backend"] == "onnx"
 
 
 def st_model(folder):
