@@ -162,13 +162,15 @@ class StoredEncoder:
     store cannot key (an explicit prompt or prompt name, a multi-process pool, tensors asked for) go to the model.
 
     ``encoder``: what encodes instead of ``model`` (its ONNX / OpenVINO export, ``backend`` 'onnx' | 'openvino');
-    the model still answers everything else (device, similarity, model card)."""
+    the model still answers everything else (device, similarity, model card). ``train_prompts``: train.prompts, so
+    queries and documents get the prompts evaluation gives them (``core.prompts.resolve_prompts``); empty: the
+    model's own."""
 
     def __init__(self, model, folder_fingerprint: str, cache_dir: Path | str | None, precision: str,
-                 encoder=None, backend: str = BACKEND):
+                 encoder=None, backend: str = BACKEND, train_prompts: dict[str, str] | None = None):
         self._model, self._encoder = model, model if encoder is None else encoder
         self._store_args = (folder_fingerprint, cache_dir, precision)
-        self._backend = backend
+        self._backend, self._train_prompts = backend, dict(train_prompts or {})
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -185,8 +187,9 @@ class StoredEncoder:
         if direct:
             return getattr(self._model, f"encode_{role}")(sentences, **kwargs)
         texts = [sentences] if isinstance(sentences, str) else list(sentences)
+        prompts = resolve_prompts(self._encoder, [role], self._train_prompts)
         emb = cached_embed(self._encoder, {role: texts}, kwargs.get("batch_size", 32), *self._store_args,
-                           backend=self._backend)
+                           prompts=prompts, backend=self._backend)
         vectors = emb(texts, role)
         if kwargs.get("normalize_embeddings"):
             vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)

@@ -298,7 +298,7 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
                  len(train.rows), len(plan.corpus), miner["name"],
                  precision if backend == "torch" else f"{backend} export, {precision}", settings.batch_size)
         encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision, encoder=export,
-                                backend=backend)
+                                backend=backend, train_prompts=config.train.prompts if settings.model is None else {})
         mined, queries, corpus, left_out = run_miner(plan, encoder, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start

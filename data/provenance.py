@@ -22,8 +22,8 @@ def data_settings(config: RunConfig) -> dict[str, object]:
     """Flat ``dotted.key -> value`` of everything that changes the prepared rows or their stats: every ``data.*``
     key, the seed (splits, mining samples), the base model by name and fingerprint (token lengths, windows, the
     miner by default), its max_seq_length and loading kwargs, the mining model's fingerprint, and what mining and
-    data.chunking's ``similarity`` choice encode with (``evaluate.precision``, and ``evaluate.backend`` when an export
-    encodes)."""
+    data.chunking's ``similarity`` choice encode with (``evaluate.precision``, ``evaluate.backend`` when an export
+    encodes, ``train.prompts`` when given)."""
     from core.model import model_fingerprint, resolve_model
 
     settings = flatten({"data": config.data.model_dump(mode="json")})
@@ -36,9 +36,13 @@ def data_settings(config: RunConfig) -> dict[str, object]:
     similarity = chunking is not None and chunking.positive == "similarity"
     if mining is not None or similarity:  # they encode
         settings["evaluate.precision"] = config.evaluate.precision
-    # the base model's export encodes for them (a miner of its own stays in PyTorch: data.negatives.mine_train)
-    if config.evaluate.backend != "torch" and (similarity or (mining is not None and mining.model is None)):
+    # the base model encodes for them, with train.prompts and through its export when evaluate.backend asks (a miner
+    # of its own stays in PyTorch with its own prompts: data.negatives.mine_train)
+    base_encodes = similarity or (mining is not None and mining.model is None)
+    if base_encodes and config.evaluate.backend != "torch":
         settings["evaluate.backend"] = config.evaluate.backend
+    if base_encodes and config.train.prompts:
+        settings["train.prompts"] = dict(config.train.prompts)
     if mining is not None and mining.model is not None:
         settings["data.hard_negatives.model.fingerprint"] = model_fingerprint(Path(mining.model).expanduser())
     return settings

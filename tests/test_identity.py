@@ -193,6 +193,33 @@ def test_a_miner_of_its_own_stays_in_pytorch_under_an_export_backend(tmp_path, t
     assert data_settings(validate(raw))["evaluate.backend"] == "onnx"
 
 
+def test_mining_gives_queries_and_documents_the_train_prompts_evaluation_gives_them(tmp_path, tiny_model_dir):
+    """With train.prompts the base model mines with them, as evaluation encodes with them: the vectors mining stores
+    are under the keys the baseline reads (before, mining used the model's own prompts, here none, and the baseline
+    encoded the corpus again); data/ records the prompts, so changing them prepares it again."""
+    from test_negatives import beir_folder, mining_config
+
+    from configs.load import validate
+    from core.embed import resolve_precision
+    from core.model import model_fingerprint
+    from data.prepare import prepare
+    from data.provenance import data_settings
+
+    raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path))
+    raw["evaluate"]["cache_dir"] = str(tmp_path / "cache")
+    raw["train"]["prompts"] = {"anchor": "query: ", "positive": "passage: "}
+    config = validate(raw)
+    prepared = prepare(config)
+    base = st_model(tiny_model_dir)
+    store = store_for(tmp_path / "cache", model_fingerprint(tiny_model_dir), base, resolve_precision("auto", base))
+    rows = prepared.train.rows
+    for mode, prompt, texts in (("query", "query: ", rows["anchor"]), ("document", "passage: ", rows["positive"])):
+        keys = [(mode, prompt, text) for text in dict.fromkeys(texts)]
+        assert not store.lookup(keys)[1], mode  # every one stored with its prompt
+        assert len(store.lookup([(mode, "", text) for _, _, text in keys])[1]) == len(keys)  # none without
+    assert data_settings(config)["train.prompts"] == {"anchor": "query: ", "positive": "passage: "}
+
+
 def st_model(folder):
     """The model in ``folder`` as the stages load it (CPU, local files only)."""
     from sentence_transformers import SentenceTransformer
