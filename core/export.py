@@ -204,18 +204,19 @@ def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: i
     return ExportEncoder(folder, cached / spec.file, backend, max_seq_length=max_seq_length)
 
 
-def encoder_for(model, folder: Path, evaluate, run_dir: Path) -> tuple[object, str, str]:
+def encoder_for(model, folder: Path | None, evaluate, run_dir: Path) -> tuple[object, str, str]:
     """(encoder, precision, backend): what an encode-only phase (evaluation, hard-negative mining, data.chunking's
     ``similarity`` window choice) encodes with for ``model``, loaded from ``folder``.
 
-    ``evaluate.backend`` 'torch': the model itself, at ``evaluate.precision`` resolved for its device (bf16 only where
+    ``evaluate.backend`` 'torch', or no ``folder`` (a model whose vectors no other phase reads, e.g. a miner of its
+    own): the model itself, at ``evaluate.precision`` resolved for its device (bf16 only where
     native). 'onnx' | 'openvino': the folder's export (its own, or one made once into ``RUN_DIR/eval/exports/``) at
     the model's max_seq_length, run in fp32. Every phase takes the same choice, so the vectors mining stores under
     the base model's encoder fingerprint are the ones evaluation's baseline reads, and no text is encoded twice.
     """
     from core.embed import resolve_precision
 
-    if evaluate.backend == "torch":
+    if evaluate.backend == "torch" or folder is None:
         return model, resolve_precision(evaluate.precision, model), "torch"
     export = load_backend(Path(folder), evaluate.backend, Path(run_dir) / "eval" / "exports", model.max_seq_length)
     return export, "fp32", evaluate.backend

@@ -28,7 +28,6 @@ from datasets import Dataset
 
 from configs.errors import UserError
 from configs.schema import RunConfig
-from core.embed import resolve_precision
 from core.embed_cache import cached_embed
 from core.export import encoder_for
 from core.keyword import available, build_index, score_blocks
@@ -87,10 +86,7 @@ def similarity_choice(config: RunConfig, model, anchors: list[str], candidates: 
     windows encoded here are the ones mining then ranks, and neither encodes them twice. With ``folder`` the
     encoder is the one mining and evaluation use (``evaluate.backend``: the model, or its export)."""
     texts = {"query": list(dict.fromkeys(anchors)), "document": list(dict.fromkeys(t for c in candidates for t in c))}
-    if folder is None:
-        encoder, precision, backend = model, resolve_precision(config.evaluate.precision, model), "torch"
-    else:
-        encoder, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
+    encoder, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
     prompts = resolve_prompts(encoder, texts, config.train.prompts)
     emb = cached_embed(encoder, texts, config.data.hard_negatives.batch_size if config.data.hard_negatives else 64,
                        fingerprint, config.evaluate.cache_dir, precision, prompts, backend)

@@ -171,7 +171,9 @@ def check_settings(settings: HardNegativesConfig, train: Table) -> None:
 
 def load_miner(config: RunConfig):
     """(model, {"name", "fingerprint"}, folder): the base model unless ``hard_negatives.model`` names a local folder;
-    both through the one loader (``core.model``), with its checks of the folder and the weights."""
+    both through the one loader (``core.model``), with its checks of the folder and the weights. ``folder`` is the
+    base model's (whose export mining uses under evaluate.backend, into the store the baseline reads); None for a
+    miner of its own, whose vectors nothing else reads."""
     from core.model import load_model, load_model_folder, model_fingerprint
 
     folder = config.data.hard_negatives.model
@@ -182,8 +184,7 @@ def load_miner(config: RunConfig):
     if not path.is_dir():
         raise UserError(f"{KEY}.model: folder {folder} does not exist. Give a local sentence-transformers model "
                         f"folder, or leave {KEY}.model empty to mine with the base model.")
-    return (load_model_folder(path, f"{KEY}.model"), {"name": str(path), "fingerprint": model_fingerprint(path)},
-            path)
+    return load_model_folder(path, f"{KEY}.model"), {"name": str(path), "fingerprint": model_fingerprint(path)}, None
 
 
 def candidate_texts(train: Table, windows: dict[str, str] | None = None) -> tuple[list[str], str]:
@@ -290,15 +291,13 @@ def mine_train(config: RunConfig, train: Table, held_out: list[Table] = (), chun
     with bars_on_terminal_only():
         model, miner, folder = load_miner(config)
         # what evaluation encodes the base model with: at evaluate.precision, or its export (evaluate.backend), so
-        # the baseline reads these vectors; a miner of its own (hard_negatives.model) is read by nothing else
-        evaluate = config.evaluate if settings.model is None else \
-            config.evaluate.model_copy(update={"backend": "torch"})
-        export, precision, backend = encoder_for(model, folder, evaluate, Path(config.run_dir))
+        # the baseline reads these vectors; a miner of its own (no folder) stays in PyTorch
+        export, precision, backend = encoder_for(model, folder, config.evaluate, Path(config.run_dir))
         log.info("hard negatives: mining %d pairs against %d candidate texts with %s (%s, batches of %d)",
                  len(train.rows), len(plan.corpus), miner["name"],
                  precision if backend == "torch" else f"{backend} export, {precision}", settings.batch_size)
         encoder = StoredEncoder(model, miner["fingerprint"], config.evaluate.cache_dir, precision, encoder=export,
-                                backend=backend, train_prompts=config.train.prompts if settings.model is None else {})
+                                backend=backend, train_prompts=config.train.prompts if folder else {})
         mined, queries, corpus, left_out = run_miner(plan, encoder, settings, config.seed, precision)
     rows, violations = assemble(mined, plan, train)
     seconds = time.perf_counter() - start
