@@ -144,12 +144,14 @@ def with_sources(names: tuple[str, ...] | list[str]) -> list[str]:
     return ordered
 
 
-def check_exportable(folder: Path, names: tuple[str, ...] | list[str], merged: bool = False) -> None:
+def check_exportable(folder: Path, names: tuple[str, ...] | list[str], merged: bool = False,
+                     key: str = "push.export") -> None:
     """Fail before any work when a package is missing or the model is one the exporter cannot handle. ``merged``:
-    a LoRA ``folder`` is published merged (push.merge_adapter), so its base pipeline is what gets exported."""
+    a LoRA ``folder`` is published merged (push.merge_adapter), so its base pipeline is what gets exported. ``key``:
+    the setting that asked for the export, named in the error."""
     for name in with_sources(names):
         for package in EXPORTS[name].packages:
-            require(package, f"push.export {name}")
+            require(package, f"{key} {name}")
     if (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").is_file():
         if merged:
             return
@@ -164,9 +166,9 @@ def export_files(folder: Path, name: str) -> list[Path]:
     return [p for p in sorted(main.parent.glob(main.stem + ".*")) if p.suffix in (".onnx", ".xml", ".bin", ".data")]
 
 
-def build_exports(folder: Path, names: tuple[str, ...] | list[str], out: Path) -> None:
+def build_exports(folder: Path, names: tuple[str, ...] | list[str], out: Path, key: str = "push.export") -> None:
     """Write ``names`` (and their sources) for the model in ``folder`` under ``out`` (often ``folder`` itself)."""
-    check_exportable(folder, names)
+    check_exportable(folder, names, key=key)
     for name in with_sources(names):
         spec = EXPORTS[name]
         source = out / EXPORTS[spec.source].file if spec.source else None
@@ -200,7 +202,7 @@ def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: i
     with FileLock(cached.parent / f".{cached.name}.lock"):
         if not (cached / spec.file).is_file():
             with atomic_dir(cached) as tmp:  # complete or absent: an interrupted export is never reused
-                build_exports(folder, [backend], tmp)
+                build_exports(folder, [backend], tmp, key="evaluate.backend")
     return ExportEncoder(folder, cached / spec.file, backend, max_seq_length=max_seq_length)
 
 

@@ -160,6 +160,16 @@ def test_missing_runtime_package_is_named(exported, monkeypatch):
         check_exportable(exported, ["openvino"])
 
 
+def test_a_missing_runtime_for_evaluate_backend_names_that_setting(tiny_model_dir, tmp_path, monkeypatch):
+    """Evaluation and mining export under evaluate.backend: the error names it, not push.export."""
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(UserError, match=r"^evaluate.backend onnx needs the package 'onnxruntime', which is not "
+                                        r"installed: pip install"):
+        load_backend(tmp_path / "model", "onnx", tmp_path / "exports")
+    assert not list((tmp_path / "exports").rglob("*.onnx"))  # nothing half-written
+
+
 def test_unknown_export_name_is_refused_by_the_schema():
     with pytest.raises(UserError, match=r"push.export.0: Input should be 'onnx', 'onnx_int8', 'openvino' or "
                                         r"'openvino_int8' \(got 'onnx_fp16'\)"):
@@ -187,10 +197,10 @@ def test_two_processes_asking_at_once_export_once(tiny_model_dir, tmp_path, monk
     shutil.copytree(tiny_model_dir, tmp_path / "model")
     builds, real = [], core.export.build_exports
 
-    def slow_build(folder, names, out):
+    def slow_build(folder, names, out, **kwargs):
         builds.append(out)
         time.sleep(0.5)  # both callers are inside load_backend by now
-        real(folder, names, out)
+        real(folder, names, out, **kwargs)
 
     monkeypatch.setattr(core.export, "build_exports", slow_build)
     encoders, errors = [], []
