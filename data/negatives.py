@@ -14,6 +14,8 @@ fewer than ``num_negatives`` negatives (an n-tuple needs equal columns). What we
   document, a document's weakest window), so these are left out after it ranks: it returns every survivor in
   range_max (labeled-list), and range_min and the sampling are applied to the rest (``select_negatives``), which is
   what masking them would give with the margin measured against the pair's own positive;
+- the library is handed every text as a short key (``KeyedTexts``), so that list holds keys, not copies of
+  abstracts: its memory no longer grows with range_max times the length of the documents;
 - the miner's identity (``model_fingerprint``) and counts a person can check (``data.mining_report``).
 """
 
@@ -132,28 +134,73 @@ def excluded_texts(train: Table, chunked: Chunked | None = None) -> dict[str, se
     return excluded
 
 
-def select_negatives(listed: Dataset, plan: GuardPlan, settings: HardNegativesConfig) -> tuple[Dataset, int]:
+class KeyedTexts:
+    """The miner as the library sees it: each distinct text is a short key (its number as a string), and
+    ``encode_query`` / ``encode_document`` encode the texts behind the keys; everything else is the model's own.
+
+    The library's outputs then hold keys, not copies of the texts. Its labeled-list lists every survivor in
+    range_max for every pair: 2,590 NFCorpus pairs at range_max 3,600 list about 9 million abstracts, which as
+    texts outgrew 24 GB and were killed. Equal texts get equal keys, so the library's own masks (a positive, the
+    anchor's own text among the candidates) and its de-duplication see what they saw with the texts."""
+
+    def __init__(self, model):
+        self._model, self.texts, self._keys = model, [], {}
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def keys(self, texts) -> list[str]:
+        for text in texts:
+            if text not in self._keys:
+                self._keys[text] = str(len(self.texts))
+                self.texts.append(text)
+        return [self._keys[text] for text in texts]
+
+    def text(self, key: str) -> str:
+        return self.texts[int(key)]
+
+    def encode_query(self, keys, **kwargs):
+        return self._model.encode_query(self._texts(keys), **kwargs)
+
+    def encode_document(self, keys, **kwargs):
+        return self._model.encode_document(self._texts(keys), **kwargs)
+
+    def _texts(self, keys):
+        return self.text(keys) if isinstance(keys, str) else [self.text(key) for key in keys]
+
+
+def select_negatives(listed: Dataset, plan: GuardPlan, settings: HardNegativesConfig, keyed: KeyedTexts
+                     ) -> tuple[Dataset, int]:
     """The library's n-tuples from its labeled-list output (every survivor of the margins in range_max, hardest
-    first), with the anchor's excluded texts left out before range_min and the sampling are applied, as the library
-    applies them. A pair left with fewer than ``num_negatives`` is dropped, as the library drops it. Returns the
-    n-tuples (with ``scores``: positive first) and how many candidates were left out."""
+    first, as ``keyed``'s keys), with the anchor's excluded texts left out before range_min and the sampling are
+    applied, as the library applies them. A pair left with fewer than ``num_negatives`` is dropped, as the library
+    drops it. Returns the n-tuples as texts (with ``scores``: positive first) and how many candidates were left
+    out."""
     n = settings.num_negatives
     columns: dict[str, list] = {"anchor": [], "positive": [], **{f"negative_{i}": [] for i in range(1, n + 1)},
                                 "scores": []}
+    normalised: dict[str, str] = {}  # key -> normalised text, each text normalised once
+
+    def norm(key: str) -> str:
+        if key not in normalised:
+            normalised[key] = normalise(keyed.text(key))
+        return normalised[key]
+
     left_out = 0
-    for anchor, texts, scores in zip(listed["anchor"], listed["positive"], listed["scores"]):
+    for anchor, keys, scores in zip(listed["anchor"], listed["positive"], listed["scores"]):
+        anchor = keyed.text(anchor)
         excluded = plan.excluded.get(normalise(anchor), set())
-        options = [(text, score) for text, score in zip(texts[1:], scores[1:]) if normalise(text) not in excluded]
-        left_out += len(texts) - 1 - len(options)
+        options = [(key, score) for key, score in zip(keys[1:], scores[1:]) if norm(key) not in excluded]
+        left_out += len(keys) - 1 - len(options)
         options = options[settings.range_min:]
         if len(options) < n:
             continue
         chosen = options[:n] if settings.sampling == "top" else sorted(
             random.sample(options, k=n), key=lambda option: -option[1])
         columns["anchor"].append(anchor)
-        columns["positive"].append(texts[0])
-        for i, (text, _) in enumerate(chosen, start=1):
-            columns[f"negative_{i}"].append(text)
+        columns["positive"].append(keyed.text(keys[0]))
+        for i, (key, _) in enumerate(chosen, start=1):
+            columns[f"negative_{i}"].append(keyed.text(key))
         columns["scores"].append([scores[0], *(score for _, score in chosen)])
     return Dataset.from_dict(columns), left_out
 
@@ -228,11 +275,15 @@ def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, 
         widest = settings.range_max or settings.range_min + 10 * settings.num_negatives
         window = {"range_min": 0, "range_max": widest, "num_negatives": widest, "sampling_strategy": "top",
                   "output_format": "labeled-list"}
+    keyed = KeyedTexts(model)
+    pairs = Dataset.from_dict({"anchor": keyed.keys(plan.dataset["anchor"]),
+                               "positive": keyed.keys(plan.dataset["positive"])})
+    corpus = keyed.keys(plan.corpus)
     with tempfile.TemporaryDirectory() as cache, _seeded(seed), precision_context(model, precision):
         try:
             mined = mine_hard_negatives(
-                plan.dataset, model, anchor_column_name="anchor", positive_column_name="positive",
-                corpus=plan.corpus, max_score=settings.max_score, absolute_margin=settings.absolute_margin,
+                pairs, keyed, anchor_column_name="anchor", positive_column_name="positive",
+                corpus=corpus, max_score=settings.max_score, absolute_margin=settings.absolute_margin,
                 relative_margin=settings.relative_margin, output_scores=True, batch_size=settings.batch_size,
                 verbose=False, cache_folder=cache, **window)
         except ValueError as err:  # the library's own checks of the window (range_min, range_max, num_negatives)
@@ -240,7 +291,10 @@ def run_miner(plan: GuardPlan, model, settings: HardNegativesConfig, seed: int, 
         embeddings = [np.load(next(Path(cache).glob(f"{name}_embeddings_*.npy"))) for name in ("query", "corpus")]
         left_out = 0
         if plan.excluded:
-            mined, left_out = select_negatives(mined, plan, settings)
+            mined, left_out = select_negatives(mined, plan, settings, keyed)
+        else:
+            mined = Dataset.from_dict({c: mined[c] if c == "scores" else [keyed.text(key) for key in mined[c]]
+                                       for c in mined.column_names})
     return mined, embeddings[0], embeddings[1], left_out
 
 

@@ -248,3 +248,39 @@ def test_documents_judged_for_the_query_are_never_its_negatives(tmp_path, tiny_m
         assert len(negatives) == 2 and scores[1] >= scores[2]
     guards = prepared.mining["guards"]
     assert guards["excluded_left_out"] >= 1 and guards["rows_failing_final_check"] == 0
+
+
+@pytest.mark.parametrize("judged", [False, True])
+def test_the_library_ranks_keys_and_the_rows_come_back_as_texts(tmp_path, tiny_model_dir, bow_miner, monkeypatch,
+                                                                judged):
+    """The library is handed short keys, never the texts: its labeled-list output (used when judged documents are
+    left out) lists every survivor in range_max for every pair, and as texts that outgrew 24 GB on NFCorpus at
+    range_max 3,600. The rows written are texts, with the same guards."""
+    import sentence_transformers.util as st_util
+
+    library, seen = st_util.mine_hard_negatives, []
+
+    def recording(dataset, model, corpus=None, **kwargs):
+        seen.append([*dataset["anchor"], *dataset["positive"], *corpus])
+        return library(dataset, model, corpus=corpus, **kwargs)
+
+    monkeypatch.setattr(st_util, "mine_hard_negatives", recording)
+    if judged:  # the query's other judged documents stay judgements (max_per_anchor): the labeled-list path
+        folder = beir_folder(tmp_path, JUDGED_CORPUS, {"q1": "disk full server"},
+                             [("q1", "pos"), ("q1", "judged_close"), ("q1", "judged_far")])
+        raw = mining_config(tmp_path, tiny_model_dir, folder, model=str(bow_miner), relative_margin=0.05,
+                            num_negatives=2, range_max=4)
+        raw["data"]["train"]["max_per_anchor"] = 1
+        texts = {*JUDGED_CORPUS.values(), "disk full server"}
+    else:  # the library's n-tuples
+        raw = mining_config(tmp_path, tiny_model_dir, beir_folder(tmp_path), model=str(bow_miner))
+        texts = {*CORPUS.values(), *QUERIES.values()}
+    rows = prepare(validate(raw)).train.rows
+    assert len(seen) == 1 and all(text.isdigit() and len(text) <= 2 for text in seen[0])
+    negatives = [c for c in rows.column_names if c.startswith("negative_")]
+    assert len(rows) >= 1 and {row[c] for row in rows for c in ["anchor", "positive", *negatives]} <= texts
+    if judged:
+        assert [(r["negative_1"], r["negative_2"]) for r in rows] == [(JUDGED_CORPUS["close"], JUDGED_CORPUS["half"])]
+    else:
+        for row in rows:
+            assert not {normalise(row[c]) for c in negatives} & guarded(row["anchor"]), row
