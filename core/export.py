@@ -44,11 +44,19 @@ class ExportSpec:
     quantized: bool
     source: str | None  # the export it is built from (built too, and removed afterwards, when not asked for)
     packages: tuple[str, ...]  # needed to build and run it
-    build: Callable[..., None]  # build(folder=, source=, target=) writes ``target``
+    build: Callable[..., None]  # build(folder=, source=, target=, key=) writes ``target``
 
 
-def build_onnx(folder: Path, source: Path | None, target: Path) -> None:
-    """Trace the transformer of ``folder`` on a padded batch (so the attention mask stays in the graph)."""
+def without(key: str) -> str:
+    """What to do instead when the setting ``key`` asks for an export this model cannot have."""
+    if key == "evaluate.backend":
+        return "Set evaluate.backend: torch to encode it in PyTorch."
+    return f"Publish it without {key} (PyTorch only)."
+
+
+def build_onnx(folder: Path, source: Path | None, target: Path, key: str = "push.export") -> None:
+    """Trace the transformer of ``folder`` on a padded batch (so the attention mask stays in the graph). ``key``:
+    the setting that asked for the export, named in the error."""
     import torch
 
     try:  # a model that needs remote code or that the TorchScript exporter cannot trace fails here
@@ -65,7 +73,7 @@ def build_onnx(folder: Path, source: Path | None, target: Path) -> None:
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     except Exception as err:  # noqa: BLE001 - any failure means this model cannot be exported this way
         raise UserError(f"The ONNX exporter cannot export the model in {folder}: {type(err).__name__}: "
-                        f"{' '.join(str(err).split())[:300]}. Publish it without push.export.") from None
+                        f"{' '.join(str(err).split())[:300]}. {without(key)}") from None
 
 
 def hidden_states(transformer, names: list[str]):
@@ -95,7 +103,7 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def build_onnx_int8(folder: Path, source: Path | None, target: Path) -> None:
+def build_onnx_int8(folder: Path, source: Path | None, target: Path, key: str = "push.export") -> None:
     """Dynamic int8: MatMul weights per channel; embeddings stay fp32 (quantizing them costs accuracy)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -104,19 +112,19 @@ def build_onnx_int8(folder: Path, source: Path | None, target: Path) -> None:
                          op_types_to_quantize=["MatMul"])
 
 
-def build_openvino(folder: Path, source: Path | None, target: Path) -> None:
-    ov = require("openvino", "push.export openvino")
+def build_openvino(folder: Path, source: Path | None, target: Path, key: str = "push.export") -> None:
+    ov = require("openvino", f"{key} openvino")
     target.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov.convert_model(str(source)), str(target), compress_to_fp16=False)  # fp32, as exported
 
 
-def build_openvino_int8(folder: Path, source: Path | None, target: Path) -> None:
+def build_openvino_int8(folder: Path, source: Path | None, target: Path, key: str = "push.export") -> None:
     """int8 weights, per output channel (NNCF weight compression: data-free); the CPU plugin computes with them.
 
     Not static int8 (``nncf.quantize``, as the library's ``export_static_quantized_openvino_model``): measured on
     STSb test texts with all-MiniLM-L6-v2, its embeddings drift on padded batches (min per-text cosine 0.60, mean
     0.978; 0.989 / 0.997 unpadded), where weight-only int8 keeps 0.997 / 0.9994 at 1.8x the fp32 export's speed."""
-    ov, nncf = require("openvino", "push.export openvino_int8"), require("nncf", "push.export openvino_int8")
+    ov, nncf = require("openvino", f"{key} openvino_int8"), require("nncf", f"{key} openvino_int8")
     nncf.set_log_level(logging.WARNING)  # its per-layer table is not the user's business
     model = nncf.compress_weights(ov.Core().read_model(str(source)), mode=nncf.CompressWeightsMode.INT8_ASYM)
     ov.save_model(model, str(target), compress_to_fp16=False)
@@ -157,7 +165,7 @@ def check_exportable(folder: Path, names: tuple[str, ...] | list[str], merged: b
             return
         raise UserError(f"{folder} holds a LoRA adapter, not full weights: an export needs the merged model. "
                         "Set push.merge_adapter=true.")
-    read_pipeline(folder)
+    read_pipeline(folder, without(key))
 
 
 def export_files(folder: Path, name: str) -> list[Path]:
@@ -174,7 +182,7 @@ def build_exports(folder: Path, names: tuple[str, ...] | list[str], out: Path, k
         source = out / EXPORTS[spec.source].file if spec.source else None
         log.info("exporting %s -> %s", name, spec.file)
         (out / spec.file).parent.mkdir(parents=True, exist_ok=True)
-        spec.build(folder=folder, source=source, target=out / spec.file)
+        spec.build(folder=folder, source=source, target=out / spec.file, key=key)
 
 
 def remove_exports(out: Path, names: list[str]) -> None:

@@ -101,8 +101,9 @@ def pooling_modes(config: dict) -> tuple[str, ...]:
     return (modes,) if isinstance(modes, str) else tuple(modes) or ("mean",)
 
 
-def read_pipeline(folder: Path) -> Pipeline:
-    """The modules of ``folder`` as this encoder runs them; a UserError for a model it cannot run."""
+def read_pipeline(folder: Path, instead: str = "Publish it without push.export (PyTorch only).") -> Pipeline:
+    """The modules of ``folder`` as this encoder runs them; a UserError for a model it cannot run, ending with
+    ``instead`` (what to do: the setting that asked for the export, ``core.export.without``)."""
     modules = _read_json(folder / "modules.json") if (folder / "modules.json").is_file() else None
     if not modules:
         raise UserError(f"{folder} has no modules.json: not a sentence-transformers model folder, so the export "
@@ -111,7 +112,7 @@ def read_pipeline(folder: Path) -> Pipeline:
     unsupported = [k for k in kinds if k not in SUPPORTED_MODULES]
     if unsupported or kinds[:2] != ["Transformer", "Pooling"]:
         raise UserError(f"{folder}: the exporter handles models made of Transformer -> Pooling (-> Normalize); this "
-                        f"one is {' -> '.join(kinds)}. Publish it without push.export (PyTorch only).")
+                        f"one is {' -> '.join(kinds)}. {instead}")
     pooling = _read_json(folder / modules[1]["path"] / "config.json")
     modes = pooling_modes(pooling)
     if any(mode not in POOLING for mode in modes):

@@ -131,13 +131,31 @@ def test_unsupported_module_is_refused_before_any_work(tiny_model_dir, tmp_path)
         check_exportable(tmp_path / "dense", ["onnx"])
 
 
+def test_unsupported_model_under_evaluate_backend_says_to_encode_in_pytorch(tiny_model_dir, tmp_path):
+    """evaluate.backend exports the model it evaluates (and the base model that mines): a model the exporter cannot
+    handle is refused naming that setting and what to set, not push.export; nothing is left in the export folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense
+
+    from core.export import load_backend
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    model.append(Dense(32, 8))
+    model.save_pretrained(str(tmp_path / "dense"))
+    with pytest.raises(UserError, match=r"this one is Transformer -> Pooling -> Dense\. Set evaluate.backend: torch "
+                                        r"to encode it in PyTorch\.$") as raised:
+        load_backend(tmp_path / "dense", "onnx", tmp_path / "exports")
+    assert "push.export" not in str(raised.value)
+    assert not [p for p in (tmp_path / "exports").rglob("*") if not p.name.endswith(".lock")]
+
+
 def test_model_the_exporter_cannot_load_is_a_clear_error(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     config.update(model_type="incident-bert", auto_map={"AutoModel": "modeling_incident.IncidentModel"})
     (tmp_path / "model" / "config.json").write_text(json.dumps(config))  # custom code, which is never run
     with pytest.raises(UserError, match=r"The ONNX exporter cannot export the model in .*model: \w+Error: .*"
-                                        r"Publish it without push.export\."):
+                                        r"Publish it without push.export \(PyTorch only\)\."):
         build_onnx(folder=tmp_path / "model", source=None, target=tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
 
