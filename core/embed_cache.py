@@ -173,6 +173,8 @@ class StoredEncoder:
         self._backend, self._train_prompts = backend, dict(train_prompts or {})
 
     def __getattr__(self, name):
+        if name == "_model":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def encode_query(self, sentences, **kwargs):

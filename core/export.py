@@ -163,8 +163,9 @@ def check_exportable(folder: Path, names: tuple[str, ...] | list[str], merged: b
     if (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").is_file():
         if merged:
             return
-        raise UserError(f"{folder} holds a LoRA adapter, not full weights: an export needs the merged model. "
-                        "Set push.merge_adapter=true.")
+        fix = ("Set push.merge_adapter=true." if key == "push.export" else
+               f"Set {key}: torch to encode the adapter in PyTorch.")
+        raise UserError(f"{folder} holds a LoRA adapter, not full weights: an export needs the merged model. {fix}")
     read_pipeline(folder, without(key))
 
 
@@ -199,7 +200,8 @@ def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: i
     """The model in ``folder`` run by ``backend`` ('onnx' or 'openvino', fp32): its own export when the folder has
     one (a published folder), else one exported once into ``export_dir/FINGERPRINT/`` and reused."""
     spec = EXPORTS[backend]
-    if (folder / spec.file).is_file():
+    if (folder / spec.file).is_file():  # a folder that ships its export: still one the encoder can run
+        read_pipeline(folder, without("evaluate.backend"))
         return ExportEncoder(folder, folder / spec.file, backend, max_seq_length=max_seq_length)
     from filelock import FileLock
 

@@ -147,6 +147,8 @@ class KeyedTexts:
         self._model, self.texts, self._keys = model, [], {}
 
     def __getattr__(self, name):
+        if name == "_model":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def keys(self, texts) -> list[str]:

@@ -142,11 +142,27 @@ def test_unsupported_model_under_evaluate_backend_says_to_encode_in_pytorch(tiny
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     model.append(Dense(32, 8))
     model.save_pretrained(str(tmp_path / "dense"))
-    with pytest.raises(UserError, match=r"this one is Transformer -> Pooling -> Dense\. Set evaluate.backend: torch "
-                                        r"to encode it in PyTorch\.$") as raised:
+    refusal = r"this one is Transformer -> Pooling -> Dense\. Set evaluate.backend: torch to encode it in PyTorch\.$"
+    with pytest.raises(UserError, match=refusal) as raised:
         load_backend(tmp_path / "dense", "onnx", tmp_path / "exports")
     assert "push.export" not in str(raised.value)
     assert not [p for p in (tmp_path / "exports").rglob("*") if not p.name.endswith(".lock")]
+    (tmp_path / "dense" / "onnx").mkdir()  # a folder that ships an export file is checked the same way
+    (tmp_path / "dense" / EXPORTS["onnx"].file).write_bytes(b"not read")
+    with pytest.raises(UserError, match=refusal):
+        load_backend(tmp_path / "dense", "onnx", tmp_path / "exports")
+
+
+def test_lora_adapter_under_evaluate_backend_says_to_encode_in_pytorch(tmp_path):
+    """push.merge_adapter does nothing for python -m evaluate: an adapter folder under evaluate.backend is told the
+    setting that does."""
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    with pytest.raises(UserError, match=r"holds a LoRA adapter, not full weights: an export needs the merged model\. "
+                                        r"Set evaluate.backend: torch to encode the adapter in PyTorch\.$"):
+        load_backend(tmp_path / "adapter", "onnx", tmp_path / "exports")
+    with pytest.raises(UserError, match=r"Set push.merge_adapter=true\.$"):
+        check_exportable(tmp_path / "adapter", ["onnx"])
 
 
 def test_model_the_exporter_cannot_load_is_a_clear_error(tiny_model_dir, tmp_path):
