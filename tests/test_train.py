@@ -237,3 +237,26 @@ def test_the_console_says_the_plan_a_dev_line_per_evaluation_and_progress_lines(
     assert [line.split(":")[0] for line in dev] == ["step 0/4", "step 2/4", "step 4/4"]
     progress = [line for line in lines if re.match(r"step \d/4 \(\d+%\): loss [\d.]+, lr ", line)]
     assert len(progress) == 4  # logging_steps=1, and stderr is not a terminal under pytest
+
+
+@pytest.mark.parametrize("logging_steps", [1, 10])
+def test_a_slow_step_gets_a_progress_line_even_between_logging_steps(paths, tiny_model_dir, tmp_path, caplog,
+                                                                     monkeypatch, logging_steps):
+    """At 80 s a step and logging_steps 10 a log file was silent for 13 minutes. A step ending HEARTBEAT seconds after
+    the last line now gets one (here every step, at 0 s), and a logging step still gets exactly one line, with loss."""
+    import logging
+
+    import train.console
+    from configs.cli import run
+    from train.__main__ import main
+
+    monkeypatch.setattr(train.console, "HEARTBEAT", 0.0)
+    raw = tiny_config(tmp_path, tiny_model_dir, _data("pairs", paths), {"name": "mnrl"})
+    raw["train"].update(max_steps=3, logging_steps=logging_steps)
+    with caplog.at_level(logging.INFO, logger="train"):
+        assert run(lambda: main([str(write_config(tmp_path, raw))])) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "train" and re.match(r"step \d/3 \(", r.getMessage())]
+    assert [line.split(" (")[0] for line in lines] == ["step 1/3", "step 2/3", "step 3/3"], lines
+    with_loss = [bool(re.match(r"step \d/3 \(\d+%\): loss [\d.]+, lr ", line)) for line in lines]
+    assert with_loss == ([True] * 3 if logging_steps == 1 else [False] * 3), lines
+    assert all(re.search(r"\d:\d\d:\d\d elapsed, ~\d:\d\d:\d\d left$", line) for line in lines), lines

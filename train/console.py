@@ -1,5 +1,6 @@
 """What ``python -m train`` says: the plan before the first step, one line per dev evaluation, and (in a log file,
-where a progress bar would be carriage returns) one progress line per logging step."""
+where a progress bar would be carriage returns) one progress line per logging step, and one at the end of any
+step that finishes a minute or more after the last line, so a slow run is never silent for long."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from transformers import TrainerCallback
 from core.embed import training_precision
 
 log = logging.getLogger("train")
+
+HEARTBEAT = 60.0  # seconds after which a step that is not a logging step still gets a progress line
 
 
 def _duration(seconds: float) -> str:
@@ -59,20 +62,39 @@ class DevLines(TrainerCallback):
 
 class ProgressLines(TrainerCallback):
     """``step 10/39 (26%): loss 0.4123, lr 1.95e-05, 0:00:12 elapsed, ~0:00:35 left`` per logging step, and
-    a closing line; stands in for the transformers' raw dicts where no progress bar is drawn."""
+    a closing line; stands in for the transformers' raw dicts where no progress bar is drawn. Where steps are slow
+    (a CPU at 80 s a step with ``logging_steps: 10`` would be silent for 13 minutes), a step ending ``interval``
+    seconds (``HEARTBEAT``) or more after the last line gets ``step 3/24 (12%): 0:04:01 elapsed, ~0:28:07 left``
+    (no loss: the trainer reports it only at logging steps)."""
+
+    def __init__(self, interval: float | None = None):
+        self.interval = HEARTBEAT if interval is None else interval
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start, self.first_step = time.perf_counter(), state.global_step  # a resumed run starts mid-way
+        self.last_line = self.start
+
+    def _times(self, state) -> tuple[str, str]:
+        now = time.perf_counter()
+        self.last_line = now
+        elapsed = now - self.start
+        done = max(state.global_step - self.first_step, 1)
+        return _duration(elapsed), _duration(elapsed / done * (state.max_steps - state.global_step))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # the trainer's own flow callback runs first and has set should_log on a logging step: on_log says it then
+        if (not state.is_world_process_zero or control.should_log
+                or time.perf_counter() - self.last_line < self.interval):
+            return
+        log.info("step %d/%d (%d%%): %s elapsed, ~%s left", state.global_step, state.max_steps,
+                 100 * state.global_step // max(state.max_steps, 1), *self._times(state))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or "loss" not in (logs or {}):
             return
-        elapsed = time.perf_counter() - self.start
-        done = max(state.global_step - self.first_step, 1)
-        left = elapsed / done * (state.max_steps - state.global_step)
         log.info("step %d/%d (%d%%): loss %.4f, lr %.2e, %s elapsed, ~%s left", state.global_step, state.max_steps,
                  100 * state.global_step // max(state.max_steps, 1), logs["loss"], logs.get("learning_rate", 0.0),
-                 _duration(elapsed), _duration(left))
+                 *self._times(state))
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
