@@ -260,3 +260,27 @@ def test_a_slow_step_gets_a_progress_line_even_between_logging_steps(paths, tiny
     with_loss = [bool(re.match(r"step \d/3 \(\d+%\): loss [\d.]+, lr ", line)) for line in lines]
     assert with_loss == ([True] * 3 if logging_steps == 1 else [False] * 3), lines
     assert all(re.search(r"\d:\d\d:\d\d elapsed, ~\d:\d\d:\d\d left$", line) for line in lines), lines
+
+
+def test_a_step_soon_after_a_dev_line_gets_no_progress_line(caplog):
+    """The dev line counts as the last line: a step ending 30 s after it is not announced; one 60 s after it is."""
+    import logging
+    from types import SimpleNamespace
+
+    from train.console import ProgressLines
+
+    now = [0.0]
+    lines = ProgressLines(interval=60.0)
+    lines.clock = lambda: now[0]
+    state = SimpleNamespace(global_step=0, max_steps=12, is_world_process_zero=True)
+    control = SimpleNamespace(should_log=False)
+    with caplog.at_level(logging.INFO, logger="train"):
+        lines.on_train_begin(None, state, control)
+        now[0], state.global_step = 90.0, 1
+        lines.on_evaluate(None, state, control)  # a dev evaluation of 90 s, then its line
+        now[0], state.global_step = 120.0, 2
+        lines.on_step_end(None, state, control)
+        now[0], state.global_step = 150.0, 3
+        lines.on_step_end(None, state, control)
+    said = [r.getMessage() for r in caplog.records if r.name == "train"]
+    assert said == ["step 3/12 (25%): 0:02:30 elapsed, ~0:07:30 left"], said

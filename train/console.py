@@ -64,18 +64,19 @@ class ProgressLines(TrainerCallback):
     """``step 10/39 (26%): loss 0.4123, lr 1.95e-05, 0:00:12 elapsed, ~0:00:35 left`` per logging step, and
     a closing line; stands in for the transformers' raw dicts where no progress bar is drawn. Where steps are slow
     (a CPU at 80 s a step with ``logging_steps: 10`` would be silent for 13 minutes), a step ending ``interval``
-    seconds (``HEARTBEAT``) or more after the last line gets ``step 3/24 (12%): 0:04:01 elapsed, ~0:28:07 left``
+    seconds (``HEARTBEAT``) or more after the last line gets ``step 3/12 (25%): 0:04:01 elapsed, ~0:12:03 left``
     (no loss: the trainer reports it only at logging steps)."""
 
     def __init__(self, interval: float | None = None):
         self.interval = HEARTBEAT if interval is None else interval
+        self.clock = time.perf_counter
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.start, self.first_step = time.perf_counter(), state.global_step  # a resumed run starts mid-way
+        self.start, self.first_step = self.clock(), state.global_step  # a resumed run starts mid-way
         self.last_line = self.start
 
     def _times(self, state) -> tuple[str, str]:
-        now = time.perf_counter()
+        now = self.clock()
         self.last_line = now
         elapsed = now - self.start
         done = max(state.global_step - self.first_step, 1)
@@ -84,10 +85,13 @@ class ProgressLines(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         # the trainer's own flow callback runs first and has set should_log on a logging step: on_log says it then
         if (not state.is_world_process_zero or control.should_log
-                or time.perf_counter() - self.last_line < self.interval):
+                or self.clock() - self.last_line < self.interval):
             return
         log.info("step %d/%d (%d%%): %s elapsed, ~%s left", state.global_step, state.max_steps,
                  100 * state.global_step // max(state.max_steps, 1), *self._times(state))
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.last_line = self.clock()  # a dev evaluation ends with its own line (DevLines)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or "loss" not in (logs or {}):
@@ -98,7 +102,7 @@ class ProgressLines(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            log.info("trained to step %d in %s", state.global_step, _duration(time.perf_counter() - self.start))
+            log.info("trained to step %d in %s", state.global_step, _duration(self.clock() - self.start))
 
 
 def console_callbacks(dev_metric: str | None, quiet_bars: bool) -> list[TrainerCallback]:
