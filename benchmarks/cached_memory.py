@@ -17,6 +17,12 @@ comparison runs on that training split at ``--batch`` (default 64): cached_mnrl 
 choice a recipe makes between memory and the extra no-grad forward pass GradCache costs.
 
     .venv/bin/python benchmarks/cached_memory.py --run runs/scifact_recipe --batch 64 --steps 2
+
+``--mini-batches 8,16,32`` runs ``cached_mnrl`` at each mini-batch size instead (with ``--run``; ``--plain`` adds
+plain ``mnrl`` too). GradCache computes the same loss and gradient whatever the mini-batch, so this is a pure speed
+and memory choice; the table compares each with the largest mini-batch given.
+
+    .venv/bin/python benchmarks/cached_memory.py --run runs/scifact_recipe --mini-batches 8,16,32 --steps 3
 """
 
 from __future__ import annotations
@@ -126,20 +132,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--run", help="train on RUN_DIR/data's train split (as python -m data wrote it)")
     parser.add_argument("--batch", type=int, default=64, help="batch size with --run")
+    parser.add_argument("--mini-batches", help="with --run: cached_mnrl at each of these mini-batch sizes "
+                        "(comma-separated, e.g. 8,16,32) instead of mini-batch 32 against plain mnrl")
+    parser.add_argument("--plain", action="store_true", help="with --mini-batches: add plain mnrl at --batch")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
         return 0
     results, load_before = [], os.getloadavg()
-    configs = CONFIGS if args.run is None else (
-        (f"cached_mnrl b{args.batch} mb32", {"name": "cached_mnrl", "mini_batch_size": 32}, args.batch),
-        (f"mnrl b{args.batch}", {"name": "mnrl"}, args.batch))
+    sizes = sorted({int(n) for n in args.mini_batches.split(",")}) if args.mini_batches else [32]
+    configs = CONFIGS if args.run is None else tuple(
+        (f"cached_mnrl b{args.batch} mb{size}", {"name": "cached_mnrl", "mini_batch_size": size}, args.batch)
+        for size in sizes) + (((f"mnrl b{args.batch}", {"name": "mnrl"}, args.batch),)
+                              if args.plain or not args.mini_batches else ())
+    reference = "mnrl b256" if args.run is None else configs[-1][0]  # plain mnrl, or the largest mini-batch
     for label, loss, batch in configs:
         steps = args.steps if args.run else args.steps * 256 // batch  # same number of rows for every configuration
         results.append(measure(label, loss, batch, steps, args.run))
         print(f"{label}: {json.dumps(results[-1])}", flush=True)
-    print("\n" + table(results, "mnrl b256" if args.run is None else f"mnrl b{args.batch}") + "\n")
+    print("\n" + table(results, reference) + "\n")
     summary = {"cpu_count": os.cpu_count(), "load_average_before_after": [load_before, os.getloadavg()],
                "results": results}
     print(json.dumps(summary, indent=1))
