@@ -20,7 +20,7 @@ choice a recipe makes between memory and the extra no-grad forward pass GradCach
 
 ``--mini-batches 8,16,32`` runs ``cached_mnrl`` at each mini-batch size instead (with ``--run``; ``--plain`` adds
 plain ``mnrl`` too). GradCache computes the same loss and gradient whatever the mini-batch, so this is a pure speed
-and memory choice; the table compares each with the largest mini-batch given.
+and memory choice; the table compares each with the largest mini-batch given (with ``--plain``, with plain mnrl).
 
     .venv/bin/python benchmarks/cached_memory.py --run runs/scifact_recipe --mini-batches 8,16,32 --steps 3
 """
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plain", action="store_true", help="with --mini-batches: add plain mnrl at --batch")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if (args.mini_batches or args.plain) and not args.run:
+        parser.error("--mini-batches and --plain compare settings on a run's own rows: add --run RUN_DIR")
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
         return 0
