@@ -122,7 +122,7 @@ def table(results: list[dict], reference: str = "mnrl b256") -> str:
     for r in results:
         ratio = f"{r['above_baseline_mb'] / plain['above_baseline_mb']:.2f} / {r['peak_mb'] / plain['peak_mb']:.2f}"
         lines.append(f"| {r['label']} | {r['steps']} | {r['peak_mb']:.0f} | {r['above_baseline_mb']:.0f} | {ratio} | "
-                     f"{r['pairs_per_s']:.1f} |")
+                     f"{r['pairs_per_s']:.2f} |")
     return "\n".join(lines)
 
 
