@@ -126,14 +126,26 @@ def table(results: list[dict], reference: str = "mnrl b256") -> str:
     return "\n".join(lines)
 
 
+def mini_batch_sizes(text: str) -> list[int]:
+    """``--mini-batches``: comma-separated positive integers, e.g. ``8,16,32`` (sorted, without repeats)."""
+    try:
+        sizes = sorted({int(n) for n in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers, e.g. 8,16,32")
+    if sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"mini-batch sizes must be 1 or more, got {sizes[0]}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="optimiser steps at batch 256 (batch 32 gets 8x more)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--run", help="train on RUN_DIR/data's train split (as python -m data wrote it)")
     parser.add_argument("--batch", type=int, default=64, help="batch size with --run")
-    parser.add_argument("--mini-batches", help="with --run: cached_mnrl at each of these mini-batch sizes "
-                        "(comma-separated, e.g. 8,16,32) instead of mini-batch 32 against plain mnrl")
+    parser.add_argument("--mini-batches", type=mini_batch_sizes,
+                        help="with --run: cached_mnrl at each of these mini-batch sizes (comma-separated, e.g. "
+                        "8,16,32) instead of mini-batch 32 against plain mnrl")
     parser.add_argument("--plain", action="store_true", help="with --mini-batches: add plain mnrl at --batch")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -143,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(*json.loads(args.child))))
         return 0
     results, load_before = [], os.getloadavg()
-    sizes = sorted({int(n) for n in args.mini_batches.split(",")}) if args.mini_batches else [32]
-    configs = CONFIGS if args.run is None else tuple(
-        (f"cached_mnrl b{args.batch} mb{size}", {"name": "cached_mnrl", "mini_batch_size": size}, args.batch)
-        for size in sizes) + (((f"mnrl b{args.batch}", {"name": "mnrl"}, args.batch),)
-                              if args.plain or not args.mini_batches else ())
+    configs = list(CONFIGS)
+    if args.run is not None:
+        configs = [(f"cached_mnrl b{args.batch} mb{size}", {"name": "cached_mnrl", "mini_batch_size": size}, args.batch)
+                   for size in args.mini_batches or [32]]
+        if args.plain or not args.mini_batches:
+            configs.append((f"mnrl b{args.batch}", {"name": "mnrl"}, args.batch))
     reference = "mnrl b256" if args.run is None else configs[-1][0]  # plain mnrl, or the largest mini-batch
     for label, loss, batch in configs:
         steps = args.steps if args.run else args.steps * 256 // batch  # same number of rows for every configuration
