@@ -404,10 +404,9 @@ class EvaluateConfig(Strict):
         (),
         description="Also report every metric with embeddings truncated to these sizes (Matryoshka), e.g. [256, 128].",
     )
-    backend: Literal["torch", "onnx", "openvino", "auto"] = Field(
+    backend: Literal["torch", "onnx", "openvino"] = Field(
         "torch", description="Run the models for evaluation with PyTorch or an exported ONNX / OpenVINO model (fp32). "
-        "Mining and data.chunking's similarity choice then encode with the base model's export too. 'auto': the "
-        "OpenVINO export on a CPU without native bf16 when openvino is installed and the model exports, else PyTorch."
+        "Mining and data.chunking's similarity choice then encode with the base model's export too."
     )
     keyword: KeywordConfig | None = Field(
         default_factory=KeywordConfig, description="Add BM25 (bm25s) and hybrid (BM25 + tuned) reference rows to every "

@@ -216,40 +216,6 @@ def load_backend(folder: Path, backend: str, export_dir: Path, max_seq_length: i
     return ExportEncoder(folder, cached / spec.file, backend, max_seq_length=max_seq_length)
 
 
-def resolve_backend(model, folder: Path | None, evaluate) -> tuple[str, str]:
-    """(backend, why): what ``evaluate.backend`` means for ``model`` (loaded from ``folder``) on this machine.
-
-    'auto' is an OpenVINO export (fp32) where it is the faster encoder: the model runs on the CPU, that CPU has no
-    native bf16 (where it has, PyTorch in bf16 is faster; ``evaluate.precision``), OpenVINO is installed and the
-    model is one the exporter handles. On SciFact's documents the fp32 export encodes 1.5-1.8x as fast as PyTorch
-    on 2 AVX2 cores (benchmarks/export_speed.py), with the same vectors (min cosine 1.000000). Otherwise PyTorch.
-    The choice depends on the machine, the install and the model only, so every phase of a run takes the same one
-    and the vectors mining stores are the ones evaluation reads."""
-    from core.embed import resolve_precision
-
-    if evaluate.backend != "auto" or folder is None:
-        return ("torch" if folder is None else evaluate.backend), "evaluate.backend"
-    device = getattr(model, "device", None)
-    if device is not None and device.type != "cpu":
-        return "torch", f"auto: the model runs on {device.type}, where PyTorch is the fast path"
-    if resolve_precision(evaluate.precision, model) != "fp32":
-        return "torch", "auto: this CPU computes bf16 natively, so PyTorch in bf16 is faster than an fp32 export"
-    try:
-        check_exportable(Path(folder), ["openvino"], key="evaluate.backend")
-    except UserError as err:
-        return "torch", f"auto: PyTorch, since no OpenVINO export can run here ({_first_sentence(err)})"
-    return "openvino", "auto: a CPU without native bf16 and OpenVINO installed: its fp32 export encodes faster"
-
-
-def _first_sentence(err: Exception) -> str:
-    """An error's message without its advice (the part after the first '. ')."""
-    text = " ".join(str(err).split())
-    return text.split(". ", 1)[0].rstrip(".")
-
-
-_SAID: set[tuple[str, str]] = set()
-
-
 def encoder_for(model, folder: Path | None, evaluate, run_dir: Path) -> tuple[object, str, str]:
     """(encoder, precision, backend): what an encode-only phase (evaluation, hard-negative mining, data.chunking's
     ``similarity`` window choice) encodes with for ``model``, loaded from ``folder``.
@@ -257,23 +223,12 @@ def encoder_for(model, folder: Path | None, evaluate, run_dir: Path) -> tuple[ob
     ``evaluate.backend`` 'torch', or no ``folder`` (a model whose vectors no other phase reads, e.g. a miner of its
     own): the model itself, at ``evaluate.precision`` resolved for its device (bf16 only where
     native). 'onnx' | 'openvino': the folder's export (its own, or one made once into ``RUN_DIR/eval/exports/``) at
-    the model's max_seq_length, run in fp32. 'auto': ``resolve_backend``; an export that then fails to build falls
-    back to PyTorch, saying why. Every phase takes the same choice, so the vectors mining stores under the base
-    model's encoder fingerprint are the ones evaluation's baseline reads, and no text is encoded twice.
+    the model's max_seq_length, run in fp32. Every phase takes the same choice, so the vectors mining stores under
+    the base model's encoder fingerprint are the ones evaluation's baseline reads, and no text is encoded twice.
     """
     from core.embed import resolve_precision
 
-    backend, why = resolve_backend(model, folder, evaluate)
-    if backend != "torch":
-        try:
-            export = load_backend(Path(folder), backend, Path(run_dir) / "eval" / "exports", model.max_seq_length)
-        except UserError as err:
-            if evaluate.backend != "auto":
-                raise
-            backend, why = "torch", f"auto: PyTorch, since the export failed ({_first_sentence(err)})"
-    if evaluate.backend == "auto" and (str(folder), backend) not in _SAID:  # once per model and process
-        _SAID.add((str(folder), backend))
-        log.info("encoding %s with %s (%s)", folder, "an OpenVINO export" if backend == "openvino" else "PyTorch", why)
-    if backend == "torch":
+    if evaluate.backend == "torch" or folder is None:
         return model, resolve_precision(evaluate.precision, model), "torch"
-    return export, "fp32", backend
+    export = load_backend(Path(folder), evaluate.backend, Path(run_dir) / "eval" / "exports", model.max_seq_length)
+    return export, "fp32", evaluate.backend

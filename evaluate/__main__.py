@@ -44,7 +44,7 @@ log = logging.getLogger("evaluate")
 
 
 def measure(model, folder_fingerprint: str, sets: list[EvalSet], config: RunConfig,
-            precision: str, backend: str) -> tuple[dict, dict]:
+            precision: str) -> tuple[dict, dict]:
     """({"full" or str(dim): {dataset: TaskResult}}, encoding info) for one model: encode once (with train.prompts,
     else the model's own prompts), then score at full size and at each evaluate.truncate_dims size.
 
@@ -52,7 +52,7 @@ def measure(model, folder_fingerprint: str, sets: list[EvalSet], config: RunConf
     fingerprint built from it (core.identity)."""
     cache, seed = Path(config.evaluate.cache_dir) if config.evaluate.cache_dir else None, config.evaluate.seed
     results, encoding = evaluate_model(model, sets, config.evaluate.batch_size, folder_fingerprint, cache, precision,
-                                       train_prompts=config.train.prompts, seed=seed, backend=backend)
+                                       train_prompts=config.train.prompts, seed=seed, backend=config.evaluate.backend)
     truncated = evaluate_dims(sets, encoding["embeddings"], config.evaluate.truncate_dims, seed)
     return {FULL: results, **{str(dim): r for dim, r in truncated.items()}}, encoding
 
@@ -98,18 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     baseline_model, resolved = load_model(config.model)
     tuned_model, _ = load_model(config.model, path=final)
     # torch at evaluate.precision, or (evaluate.backend) each model's ONNX / OpenVINO export in fp32, as mining encodes
-    baseline_model, precision, base_backend = encoder_for(baseline_model, resolved.path, config.evaluate, run_dir)
-    tuned_model, tuned_precision, tuned_backend = encoder_for(tuned_model, final, config.evaluate, run_dir)
+    baseline_model, precision, _ = encoder_for(baseline_model, resolved.path, config.evaluate, run_dir)
+    tuned_model, _, _ = encoder_for(tuned_model, final, config.evaluate, run_dir)
     for model in (baseline_model, tuned_model):
         check_dims(config.evaluate.truncate_dims, model)
     notes = {}  # each task prepares its table for these models (retrieval: long documents counted or chunked)
     for s in sets:
         s.table, notes[s.config.name] = EVALUATORS[s.config.task].prepare(s.table, baseline_model, config.evaluate)
     log.info("baseline (%s): encoding the evaluation texts", resolved.base_model)  # says whose progress follows
-    baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision, base_backend)
+    baseline, base_enc = measure(baseline_model, resolved.fingerprint, sets, config, precision)
     tuned_fingerprint = model_fingerprint(final)  # the folder's, as run.json's final_fingerprint (push checks it)
     log.info("tuned (%s): encoding the evaluation texts", final)
-    tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, tuned_precision, tuned_backend)
+    tuned, tuned_enc = measure(tuned_model, tuned_fingerprint, sets, config, precision)
     # 3. Pair up with confidence intervals and p-values (at every size), decide, write, show.
     seed = config.evaluate.seed
     details = build_details(sets, baseline[FULL], tuned[FULL], base_enc.pop("embeddings"),
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, about in about_sets({s.config.name: s.table for s in sets}, baseline[FULL],
                                   {s.config.name: s.config.task for s in sets}).items():
         datasets[name]["about"] = {**about, **({"long_documents": notes[name]} if notes[name] else {})}
-    for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, tuned_precision,
+    for name, rows in reference_entries(sets, tuned[FULL], config, prepared, tuned_model, precision,
                                         baseline=baseline[FULL]).items():
         datasets[name]["reference"] = rows  # BM25, hybrids, rerankers beside the tuned model, paired per query
     report = {

@@ -218,10 +218,10 @@ def test_export_registry_matches_the_export_literal():
     assert not message, message
 
 
-def test_every_evaluation_backend_but_torch_and_auto_is_an_fp32_export_of_its_own_runtime():
+def test_every_evaluation_backend_but_torch_is_an_fp32_export_of_its_own_runtime():
     from core.export import EXPORTS
 
-    backends = set(get_args(EvaluateConfig.model_fields["backend"].annotation)) - {"torch", "auto"}
+    backends = set(get_args(EvaluateConfig.model_fields["backend"].annotation)) - {"torch"}
     wrong = [name for name in sorted(backends)
              if name not in EXPORTS or EXPORTS[name].backend != name or EXPORTS[name].quantized]
     assert not wrong, (f"evaluate.backend {wrong}: core.export.load_backend runs EXPORTS[backend], so each needs an "
