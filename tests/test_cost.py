@@ -68,3 +68,37 @@ def test_the_benchmark_table_shares_add_up():
     assert rows["train: start-up"] == 6.0 and rows["train: other"] == pytest.approx(1.0)
     assert sum(rows.values()) == pytest.approx(40.0)  # the three commands' wall time, nothing counted twice
     assert "| **total** | **40.0** | 100% |" in module.table(list(rows.items()))
+
+
+def _encode_batch_module():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("encode_batch", REPO / "benchmarks" / "encode_batch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_batch_size_benchmark_interleaves_sizes_and_compares_each_repeat_with_the_largest(capsys):
+    import argparse
+
+    module = _encode_batch_module()
+    assert module.batch_sizes("32,8,16,8") == [8, 16, 32]
+    for bad in ("8", "0,8", "a,8"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            module.batch_sizes(bad)
+
+    calls = []
+
+    class Recorder:  # an encoder that records the batch sizes it is asked for, in order
+        def encode(self, texts, batch_size):
+            calls.append(batch_size)
+
+    seconds = module.measure(Recorder(), ["a text"] * 4, [8, 16], repeats=3)
+    assert calls == [16, 8, 16, 16, 8, 8, 16]  # warm-up at the largest, then reversed every other repeat
+    assert {size: len(times) for size, times in seconds.items()} == {8: 3, 16: 3}
+    lines = module.table({8: [1.0, 2.0, 1.0], 16: [2.0, 2.0, 3.0]}, n_texts=10)
+    assert lines[2] == "| 8 | 1.0 | 10.0 | 2.00x (1.00-3.00) |"  # per repeat 16's time over 8's: 2, 1, 3
+    assert lines[3] == "| 16 | 2.0 | 5.0 | 1.00x (1.00-1.00) |"
