@@ -1,10 +1,11 @@
 """Encoding speed by batch size: the plain library's ``SentenceTransformer.encode`` on the same texts at each size.
 
 What mining (``data.hard_negatives.batch_size``) and evaluation (``evaluate.batch_size``) encode with is a pure speed
-choice: every batch is sorted by length and padded to its longest text, so the vectors are the same (up to float
-rounding) at any size. Which size is fastest depends on the device and on text length. On a GPU, larger batches
-keep it busy; on a CPU, a batch of long documents at a large size makes attention tensors that no longer fit in its
-caches. This measures it on the machine at hand.
+choice: the texts are sorted by length and each batch is padded to its longest text, so the vectors are the same
+(up to float rounding) at any size. Which size is fastest depends on the device and on text length: a GPU wants
+large batches to stay busy, while on a 2-core AVX2 CPU smaller batches of long documents measured faster (the
+likely reason, not measured here: their attention tensors fit the CPU's caches). This measures it on the machine at
+hand.
 
 The bundled all-MiniLM-L6-v2 in fp32 encodes ``--texts`` documents drawn at random (seed 0) from a BEIR corpus
 (title + text, as retrieval reads them). Per repeat every batch size encodes the same texts one after the other,
