@@ -47,6 +47,17 @@ def batch_sizes(value: str) -> list[int]:
     return sizes
 
 
+def positive(value: str) -> int:
+    """A count that must be at least 1 (--texts, --repeats)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
 def sample_texts(corpus: Path, n: int) -> list[str]:
     docs = read_jsonl_by_id(corpus / "corpus.jsonl", role="corpus")
     texts = [doc_text(doc) for doc in docs.values()]
@@ -83,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True, help="a BEIR folder (corpus.jsonl)")
     parser.add_argument("--sizes", type=batch_sizes, default=[8, 16, 32, 64], help="batch sizes, e.g. 8,16,32,64")
-    parser.add_argument("--texts", type=int, default=384)
-    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--texts", type=positive, default=384)
+    parser.add_argument("--repeats", type=positive, default=6)
     parser.add_argument("--json", type=Path, help="also write the seconds per repeat here")
     args = parser.parse_args(argv)
     try:

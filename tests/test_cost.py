@@ -52,14 +52,20 @@ def test_the_whole_run_loss_counts_the_steps_before_a_resume():
     assert whole_run_loss(history, 3, None, 6) is None
 
 
-def test_the_benchmark_table_shares_add_up():
+def _benchmark(name: str):
+    """benchmarks/NAME.py as a module (benchmarks/ is not a package)."""
     import importlib.util
 
     from conftest import REPO
 
-    spec = importlib.util.spec_from_file_location("recipe_cost", REPO / "benchmarks" / "recipe_cost.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_table_shares_add_up():
+    module = _benchmark("recipe_cost")
     meta = {"seconds": {"prepare": 6.0, "mining": 4.0}}
     record = {"seconds": {"data": 0.5, "load_model": 1.0, "setup": 0.5, "training_steps": 10.0,
                           "dev_evaluation": 3.0, "checkpoints": 2.0, "write_final": 1.0, "total": 19.0}}
@@ -70,25 +76,17 @@ def test_the_benchmark_table_shares_add_up():
     assert "| **total** | **40.0** | 100% |" in module.table(list(rows.items()))
 
 
-def _encode_batch_module():
-    import importlib.util
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("encode_batch", REPO / "benchmarks" / "encode_batch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_batch_size_benchmark_interleaves_sizes_and_compares_each_repeat_with_the_largest(capsys):
     import argparse
 
-    module = _encode_batch_module()
+    module = _benchmark("encode_batch")
     assert module.batch_sizes("32,8,16,8") == [8, 16, 32]
     for bad in ("8", "0,8", "a,8"):
         with pytest.raises(argparse.ArgumentTypeError):
             module.batch_sizes(bad)
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            module.positive(bad)
 
     calls = []
 
